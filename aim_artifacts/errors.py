@@ -1,0 +1,140 @@
+"""The package's one error tree.
+
+Every error raised on purpose derives from `AimArtifactsError`; leaves also derive from the
+builtin they mean, so existing ``except FileNotFoundError`` / ``except ValueError`` code keeps
+working::
+
+    AimArtifactsError
+    ├── InvalidNameError (ValueError)           bad artifact name or run hash
+    ├── InvalidMetadataError (ValueError)       metadata that is not a JSON object
+    ├── SourceNotFoundError (FileNotFoundError) the file or directory to log is missing
+    ├── SourceIsDirectoryError (IsADirectoryError)   log_artifact given a directory
+    ├── SourceNotDirectoryError (NotADirectoryError) log_artifacts given a file
+    ├── SourceChangedError (OSError)            the source changed while it was read
+    ├── ArtifactNotFoundError (FileNotFoundError, KeyError)
+    ├── RunNotFoundError (LookupError)
+    ├── NoArtifactsURIError (RuntimeError)      no URI set and AIM_ARTIFACTS_URI unset
+    ├── ArtifactsURIAlreadySetError (RuntimeError)
+    ├── RunClosedError (RuntimeError)           logging to a closed run
+    ├── BackendUnavailableError (ImportError)   unknown protocol or its package missing
+    ├── SidecarError (ValueError)               a sidecar or journal entry that can't be read
+    │   └── UnsupportedFormatError              written by a newer major format
+    ├── IntegrityError (OSError)                stored bytes disagree with the record
+    ├── StorageError (OSError)                  the backend failed; the cause is kept
+    │   └── ConcurrentUpdateError               the sidecar kept changing under us
+    └── UploadError (OSError)                   background uploads failed; see .failures
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AimArtifactsError",
+    "ArtifactNotFoundError",
+    "ArtifactsURIAlreadySetError",
+    "BackendUnavailableError",
+    "ConcurrentUpdateError",
+    "IntegrityError",
+    "InvalidMetadataError",
+    "InvalidNameError",
+    "NoArtifactsURIError",
+    "RunClosedError",
+    "RunNotFoundError",
+    "SidecarError",
+    "SourceChangedError",
+    "SourceIsDirectoryError",
+    "SourceNotDirectoryError",
+    "SourceNotFoundError",
+    "StorageError",
+    "UnsupportedFormatError",
+    "UploadError",
+]
+
+
+class AimArtifactsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    def __str__(self) -> str:
+        # One message argument everywhere; builtins like OSError would otherwise format tuples.
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidNameError(AimArtifactsError, ValueError):
+    """An artifact name or run hash that is not allowed."""
+
+
+class InvalidMetadataError(AimArtifactsError, ValueError):
+    """User metadata that is not a JSON-serialisable object."""
+
+
+class SourceNotFoundError(AimArtifactsError, FileNotFoundError):
+    """The local file or directory to log does not exist."""
+
+
+class SourceIsDirectoryError(AimArtifactsError, IsADirectoryError):
+    """`log_artifact` was given a directory."""
+
+
+class SourceNotDirectoryError(AimArtifactsError, NotADirectoryError):
+    """`log_artifacts` was given something that is not a directory."""
+
+
+class SourceChangedError(AimArtifactsError, OSError):
+    """The source file changed while it was being stored."""
+
+
+class ArtifactNotFoundError(AimArtifactsError, FileNotFoundError, KeyError):
+    """The run has no artifact of that name."""
+
+
+class RunNotFoundError(AimArtifactsError, LookupError):
+    """No run of that hash under the base URI."""
+
+
+class NoArtifactsURIError(AimArtifactsError, RuntimeError):
+    """Neither `set_artifacts_uri` nor `AIM_ARTIFACTS_URI` gave an artifacts URI."""
+
+
+class ArtifactsURIAlreadySetError(AimArtifactsError, RuntimeError):
+    """`set_artifacts_uri` called again with a different URI."""
+
+
+class RunClosedError(AimArtifactsError, RuntimeError):
+    """The run was closed; it takes no more artifacts."""
+
+
+class BackendUnavailableError(AimArtifactsError, ImportError):
+    """The URI's protocol is unknown, or the package that serves it is not installed."""
+
+
+class SidecarError(AimArtifactsError, ValueError):
+    """A sidecar or journal entry that cannot be read; the message says where."""
+
+
+class UnsupportedFormatError(SidecarError):
+    """A sidecar written in a newer major format than this version reads."""
+
+
+class IntegrityError(AimArtifactsError, OSError):
+    """Stored bytes whose size or sha256 disagree with the record."""
+
+
+class StorageError(AimArtifactsError, OSError):
+    """The storage backend failed; ``__cause__`` holds its error."""
+
+
+class ConcurrentUpdateError(StorageError):
+    """The sidecar kept changing under us; the update was given up."""
+
+
+class UploadError(AimArtifactsError, OSError):
+    """One or more background uploads failed; none of them was recorded.
+
+    ``failures`` maps each failed artifact name to the error that stopped it.
+    """
+
+    def __init__(self, message: str, failures: dict[str, BaseException] | None = None) -> None:
+        super().__init__(message)
+        self.failures: dict[str, BaseException] = dict(failures or {})
+
+    def __reduce__(self) -> tuple[type[UploadError], tuple[str, dict[str, BaseException]]]:
+        return type(self), (str(self), self.failures)

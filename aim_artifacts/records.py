@@ -1,0 +1,163 @@
+"""The `Artifact` record and its explicit mapping to and from JSON (pure: no I/O)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from .errors import InvalidMetadataError, SidecarError
+from .names import check_name
+
+__all__ = ["Artifact", "check_metadata", "format_time", "parse_time"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Downloader(Protocol):
+    def download(self, artifact: Artifact, dest_dir: str | None) -> str: ...
+
+
+def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON-safe copy of user metadata.
+
+    Raises:
+        InvalidMetadataError: it is not a mapping with str keys that JSON can encode.
+    """
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        msg = f"metadata must be a dict, not {type(metadata).__name__}"
+        raise InvalidMetadataError(msg)
+    try:
+        return json.loads(json.dumps(dict(metadata), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        msg = f"metadata must be JSON-serialisable: {exc}"
+        raise InvalidMetadataError(msg) from exc
+
+
+def format_time(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the microsecond."""
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Parse `format_time` output (any ISO 8601 with an offset) as an aware datetime."""
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        msg = f"{text!r} has no time zone"
+        raise ValueError(msg)
+    return value.astimezone(dt.timezone.utc)
+
+
+def _is_utc(_: object, attribute: attrs.Attribute, value: dt.datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() != dt.timedelta(0):
+        msg = f"{attribute.name} must be timezone-aware UTC, got {value!r}"
+        raise ValueError(msg)
+
+
+def _is_sha256(_: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and not _SHA256.fullmatch(value):
+        msg = f"{attribute.name} must be 64 lowercase hex characters, got {value!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen
+class Artifact:
+    """One stored artifact of a run.
+
+    ``sha256`` is ``None`` only on the record a non-blocking ``log_artifact`` returns before
+    its upload finished; the stored record (``run.artifacts``) always has it.
+    """
+
+    name: str = attrs.field(validator=lambda _, __, v: check_name(v))
+    path: str = attrs.field(validator=attrs.validators.instance_of(str))
+    uri: str = attrs.field(validator=attrs.validators.instance_of(str))
+    size: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
+    sha256: str | None = attrs.field(validator=_is_sha256)
+    created_at: dt.datetime = attrs.field(validator=_is_utc)
+    content_type: str = attrs.field(
+        default="application/octet-stream", validator=attrs.validators.instance_of(str)
+    )
+    metadata: dict[str, Any] = attrs.field(factory=dict, converter=check_metadata, hash=False)
+    _downloader: _Downloader | None = attrs.field(
+        default=None, eq=False, repr=False, hash=False, alias="downloader"
+    )
+
+    def download(self, dest_dir: str | None = None) -> str:
+        """Download to ``<dest_dir>/<name>`` (a new temp dir if None), checking sha256.
+
+        Returns:
+            The local path of the file.
+
+        Raises:
+            IntegrityError: the stored bytes do not match the record (no file is left).
+            ArtifactNotFoundError: the object is gone from storage.
+            StorageError: the backend failed.
+        """
+        if self._downloader is None:
+            msg = f"artifact {self.name!r} is not bound to a run; use Run.artifacts"
+            raise RuntimeError(msg)
+        return self._downloader.download(self, dest_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as stored in the sidecar."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "uri": self.uri,
+            "size": self.size,
+            "sha256": self.sha256,
+            "created_at": format_time(self.created_at),
+            "content_type": self.content_type,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, where: str = "artifact", downloader: _Downloader | None = None
+    ) -> Artifact:
+        """Build a record from its sidecar form; unknown keys are ignored.
+
+        Raises:
+            SidecarError: a key is missing or has a wrong value; the message says where.
+        """
+        if not isinstance(data, Mapping):
+            msg = f"{where}: expected an object, got {type(data).__name__}"
+            raise SidecarError(msg)
+        values: dict[str, Any] = {}
+        for key, kind in (
+            ("name", str),
+            ("path", str),
+            ("uri", str),
+            ("size", int),
+            ("sha256", str),
+            ("created_at", str),
+            ("content_type", str),
+            ("metadata", dict),
+        ):
+            if key not in data:
+                msg = f"{where}.{key}: missing"
+                raise SidecarError(msg)
+            value = data[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                msg = f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
+                raise SidecarError(msg)
+            values[key] = value
+        try:
+            values["created_at"] = parse_time(values["created_at"])
+            return cls(**values, downloader=downloader)
+        except ValueError as exc:
+            msg = f"{where}: {exc}"
+            raise SidecarError(msg) from exc
+
+    def bind(self, downloader: _Downloader | None) -> Artifact:
+        """The same record, downloading through `downloader`."""
+        return attrs.evolve(self, downloader=downloader)
+
+    def __repr__(self) -> str:
+        return f"Artifact(name={self.name!r}, size={self.size}, uri={self.uri!r})"

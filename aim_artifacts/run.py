@@ -1,0 +1,515 @@
+"""`Run`: Aim's artifacts API (set_artifacts_uri, log_artifact(s)) on any fsspec storage."""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import enum
+import logging
+import mimetypes
+import os
+import sys
+import tempfile
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import PurePath
+from typing import Any
+
+import attrs
+
+from .errors import (
+    ArtifactNotFoundError,
+    ArtifactsURIAlreadySetError,
+    NoArtifactsURIError,
+    RunClosedError,
+    SourceIsDirectoryError,
+    SourceNotDirectoryError,
+    SourceNotFoundError,
+    UploadError,
+)
+from .journal import Journal
+from .location import Location, resolve
+from .names import check_name, check_run_hash, join_name, new_run_hash
+from .records import Artifact, check_metadata
+from .sidecar import RunState
+from .transfer import Stored, download_file, local_target, store_file
+
+__all__ = ["ENV_URI", "Run"]
+
+log = logging.getLogger(__name__)
+
+ENV_URI = "AIM_ARTIFACTS_URI"
+COMPACT_EVERY = 256  # journal entries a Run writes before it folds them into the sidecar
+
+
+class _Lifecycle(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@attrs.frozen
+class _Job:
+    """One file to store under one name."""
+
+    source: str
+    name: str
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    size: int
+
+
+@attrs.frozen
+class _Downloader:
+    """Downloads a run's artifacts; bound to each of its records."""
+
+    location: Location
+
+    def download(self, artifact: Artifact, dest_dir: str | os.PathLike[str] | None) -> str:
+        dest = tempfile.mkdtemp(prefix="aim-artifacts-") if dest_dir is None else dest_dir
+        local = local_target(os.fspath(dest), artifact.name)
+        expected = Stored(artifact.size, artifact.sha256) if artifact.sha256 else None
+        try:
+            download_file(self.location, self.location.join(artifact.name), local, expected)
+        except FileNotFoundError as exc:
+            if os.path.isdir(os.path.dirname(local)):
+                msg = f"artifact {artifact.name!r} is missing from {self.location.uri}"
+                raise ArtifactNotFoundError(msg) from exc
+            raise
+        return local
+
+
+class Run:
+    """A training run's artifacts, stored under ``<artifacts uri>/<run hash>/``.
+
+    ``Run()`` starts a new run; ``Run(run_hash, artifacts_uri=uri)`` reopens one (its records
+    are loaded and more can be logged). A Run pickles and survives ``fork``: background
+    uploads belong to the process that started them.
+    """
+
+    def __init__(
+        self,
+        run_hash: str | None = None,
+        *,
+        artifacts_uri: Any = None,
+        max_workers: int = 8,
+        **storage_options: Any,
+    ) -> None:
+        """
+        Args:
+            run_hash: the hash of a run to reopen; None starts a new run.
+            artifacts_uri: as for `set_artifacts_uri`; None waits for that call or falls
+                back to the ``AIM_ARTIFACTS_URI`` environment variable.
+            max_workers: background uploads that run at once.
+            **storage_options: passed to the filesystem with `artifacts_uri`.
+
+        Raises:
+            InvalidNameError: `run_hash` is not a valid run hash.
+            BackendUnavailableError: see `set_artifacts_uri`.
+        """
+        if storage_options and artifacts_uri is None:
+            msg = "storage options were given without artifacts_uri"
+            raise TypeError(msg)
+        self.hash = check_run_hash(run_hash) if run_hash is not None else new_run_hash()
+        self._reopened = run_hash is not None
+        self._max_workers = max_workers
+        self._location: Location | None = None
+        self._journal: Journal | None = None
+        self._state = RunState()
+        self._lifecycle = _Lifecycle.OPEN
+        self._entries_written = 0
+        self._dirty = False
+        self._init_process()
+        if artifacts_uri is not None:
+            self.set_artifacts_uri(artifacts_uri, **storage_options)
+
+    def _init_process(self) -> None:
+        """Per-process machinery: locks, worker pool, pending uploads."""
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: set[Future[list[Artifact]]] = set()
+
+    def _this_process(self) -> None:
+        if self._pid != os.getpid():  # forked: the parent's threads and uploads are not ours
+            self._init_process()
+
+    # -- where artifacts go ------------------------------------------------------------------
+
+    @property
+    def artifacts_uri(self) -> str | None:
+        """``<artifacts uri>/<run hash>``, or None before an artifacts URI is set."""
+        return self._location.uri if self._location else None
+
+    def set_artifacts_uri(self, uri: Any, **storage_options: Any) -> None:
+        """Store this run's artifacts under ``<uri>/<run hash>/``.
+
+        Args:
+            uri: an fsspec URL (``s3://b/p``, ``memory://x``, ``simplecache::s3://...``), a
+                local or mounted path, an ``os.PathLike`` or a ``upath.UPath``.
+            **storage_options: options for the filesystem (never written anywhere).
+
+        Raises:
+            BackendUnavailableError: unknown protocol, or the package serving it is missing.
+            ArtifactsURIAlreadySetError: a different URI was set before.
+        """
+        self._this_process()
+        location = resolve(uri, **storage_options).child(self.hash)
+        with self._lock:
+            if self._location is not None:
+                if self._location.uri == location.uri:
+                    return
+                msg = (
+                    f"run {self.hash} already stores artifacts at {self._location.uri}; "
+                    "the artifacts URI is set once per run"
+                )
+                raise ArtifactsURIAlreadySetError(msg)
+            journal = Journal(location, self.hash, _Downloader(location))
+            if self._reopened:
+                self._state.merge(journal.load())
+            self._location, self._journal = location, journal
+
+    def _require_location(self) -> tuple[Location, Journal]:
+        if self._location is None:
+            env = os.environ.get(ENV_URI)
+            if not env:
+                msg = (
+                    f"run {self.hash} has no artifacts URI: call "
+                    f"run.set_artifacts_uri(uri) or set {ENV_URI}"
+                )
+                raise NoArtifactsURIError(msg)
+            self.set_artifacts_uri(env)
+        assert self._location is not None and self._journal is not None
+        return self._location, self._journal
+
+    # -- logging -----------------------------------------------------------------------------
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        block: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Artifact:
+        """Store the file `path` as artifact `name` (default: its basename).
+
+        With ``block=False`` the upload runs in the background and the record returned has
+        ``sha256=None``; the stored record appears in `artifacts` once the bytes are stored,
+        and a failure is raised by `wait` / `close`.
+
+        Raises:
+            SourceNotFoundError: `path` does not exist.
+            SourceIsDirectoryError: `path` is a directory (use `log_artifacts`).
+            InvalidNameError: `name` is not a relative posix path inside the run.
+            InvalidMetadataError: `metadata` is not a JSON-serialisable dict.
+            NoArtifactsURIError: no artifacts URI was set.
+            RunClosedError: the run is closed.
+            SourceChangedError, StorageError, OSError: with ``block=True``, the upload failed.
+        """
+        self._check_open()
+        source = os.fspath(path)
+        st = _stat(source)
+        if os.path.isdir(source):
+            msg = f"{source!r} is a directory: use run.log_artifacts({source!r})"
+            raise SourceIsDirectoryError(msg)
+        name = check_name(os.path.basename(source) if name is None else name)
+        job = _Job(source, name, check_metadata(metadata), _now(), st.st_size)
+        future = self._submit([job])
+        if not block:
+            return self._pending_record(job)
+        try:
+            return future.result()[0]
+        except UploadError as exc:
+            raise exc.failures[name] from None
+
+    def log_artifacts(
+        self, path: str | os.PathLike[str], name: str | None = None, *, block: bool = False
+    ) -> list[Artifact]:
+        """Store every file below the directory `path` as ``<name>/<relative posix path>``.
+
+        `name` defaults to the directory's basename; ``""`` stores files by relative path
+        alone. Uploads run concurrently; one journal entry records the whole call.
+
+        Raises:
+            SourceNotFoundError: `path` does not exist.
+            SourceNotDirectoryError: `path` is not a directory.
+            InvalidNameError: a resulting name is invalid (nothing is stored).
+            UploadError: with ``block=True``, some files failed (the others are recorded).
+            NoArtifactsURIError, RunClosedError: as for `log_artifact`.
+        """
+        self._check_open()
+        root = os.fspath(path)
+        _stat(root)
+        if not os.path.isdir(root):
+            msg = f"{root!r} is not a directory: use run.log_artifact({root!r})"
+            raise SourceNotDirectoryError(msg)
+        prefix = os.path.basename(os.path.abspath(root)) if name is None else name
+        if prefix:
+            check_name(prefix)
+        jobs = []
+        created_at = _now()
+        for directory, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                source = os.path.join(directory, filename)
+                relative = PurePath(os.path.relpath(source, root)).as_posix()
+                size = _stat(source).st_size
+                jobs.append(_Job(source, join_name(prefix, relative), {}, created_at, size))
+        if not jobs:
+            return []
+        future = self._submit(jobs)
+        if block:
+            return future.result()
+        return [self._pending_record(job) for job in jobs]
+
+    def wait(self) -> None:
+        """Wait for every background upload started by this process.
+
+        Raises:
+            UploadError: some uploads failed; ``failures`` maps their names to the errors.
+                None of them was recorded.
+        """
+        self._this_process()
+        failures: dict[str, BaseException] = {}
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                break
+            for future in pending:
+                exc = future.exception()
+                if isinstance(exc, UploadError):
+                    failures.update(exc.failures)
+                elif exc is not None:  # pragma: no cover - _store_batch wraps every error
+                    failures[repr(exc)] = exc
+                with self._lock:
+                    self._pending.discard(future)
+        if failures:
+            raise _upload_error(failures)
+
+    def close(self) -> None:
+        """Wait for uploads, fold the run's journal into its sidecar and release workers.
+
+        Raises:
+            UploadError: as for `wait`; the run is closed all the same.
+        """
+        self._this_process()
+        if self._lifecycle is _Lifecycle.CLOSED:
+            return
+        try:
+            self.wait()
+        finally:
+            self._lifecycle = _Lifecycle.CLOSED
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+            if self._dirty and self._journal is not None:
+                self._state.merge(self._journal.compact())
+                self._dirty = False
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def artifacts(self) -> dict[str, Artifact]:
+        """The run's fully stored artifacts by name (a copy, in name order)."""
+        with self._lock:
+            return self._state.artifacts()
+
+    def download_artifacts(
+        self, dest_dir: str | os.PathLike[str], prefix: str | None = None
+    ) -> list[str]:
+        """Download the artifacts whose names start with `prefix` to ``<dest_dir>/<name>``.
+
+        Returns:
+            The local paths, in name order.
+
+        Raises:
+            IntegrityError: stored bytes disagree with their record (no file is left).
+            ArtifactNotFoundError: an object is missing from storage.
+        """
+        dest = os.fspath(dest_dir)
+        chosen = [a for n, a in self.artifacts.items() if prefix is None or n.startswith(prefix)]
+        return [artifact.download(dest) for artifact in chosen]
+
+    def delete_artifact(self, name: str) -> None:
+        """Remove the artifact's record, then its object.
+
+        Raises:
+            ArtifactNotFoundError: the run has no artifact `name`.
+            RunClosedError: the run is closed.
+        """
+        self._check_open()
+        check_name(name)
+        location, journal = self._require_location()
+        with self._lock:
+            if name not in self._state.artifacts():
+                self._state.merge(journal.load())
+            if name not in self._state.artifacts():
+                msg = f"run {self.hash} has no artifact {name!r}"
+                raise ArtifactNotFoundError(msg)
+        self._commit(journal, deleted=[name])
+        try:
+            location.fs.rm_file(location.join(name))
+        except FileNotFoundError:
+            log.warning("artifact %s had no object at %s", name, location.join(name))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        self._this_process()
+        if self._lifecycle is _Lifecycle.CLOSED:
+            msg = f"run {self.hash} is closed: it takes no more artifacts"
+            raise RunClosedError(msg)
+
+    def _submit(self, jobs: list[_Job]) -> Future[list[Artifact]]:
+        """Start storing `jobs` concurrently; the returned future completes once they are
+        recorded (successes) or failed (an `UploadError`)."""
+        location, journal = self._require_location()
+        batch: Future[list[Artifact]] = Future()
+        results: dict[str, Artifact] = {}
+        failures: dict[str, BaseException] = {}
+        remaining = [len(jobs)]
+        done_lock = threading.Lock()
+
+        def finish(job: _Job, future: Future[Artifact]) -> None:
+            exc = future.exception()
+            with done_lock:
+                if exc is None:
+                    results[job.name] = future.result()
+                else:
+                    failures[job.name] = exc
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                self._finish_batch(journal, jobs, results, failures, batch)
+
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._max_workers, "aim-artifacts")
+            self._pending.add(batch)
+            _runs_with_uploads.add(self)
+            for job in jobs:
+                future = self._executor.submit(self._store, location, job)
+                future.add_done_callback(lambda f, job=job: finish(job, f))
+        return batch
+
+    def _finish_batch(
+        self,
+        journal: Journal,
+        jobs: list[_Job],
+        results: dict[str, Artifact],
+        failures: dict[str, BaseException],
+        batch: Future[list[Artifact]],
+    ) -> None:
+        try:
+            if results:
+                self._commit(journal, [results[j.name] for j in jobs if j.name in results])
+        except BaseException as exc:  # noqa: BLE001 - the record failed: so did every upload
+            failures.update({name: exc for name in results})
+            results.clear()
+        if failures:
+            batch.set_exception(_upload_error(failures))
+        else:
+            batch.set_result([results[j.name] for j in jobs])
+
+    def _store(self, location: Location, job: _Job) -> Artifact:
+        stored = store_file(job.source, location, location.join(job.name))
+        return attrs.evolve(self._pending_record(job), size=stored.size, sha256=stored.sha256)
+
+    def _pending_record(self, job: _Job) -> Artifact:
+        location, _ = self._require_location()
+        return Artifact(
+            name=job.name,
+            path=PurePath(job.source).as_posix(),
+            uri=f"{location.uri}/{job.name}",
+            size=job.size,
+            sha256=None,
+            created_at=job.created_at,
+            content_type=mimetypes.guess_type(job.name)[0] or "application/octet-stream",
+            metadata=job.metadata,
+            downloader=_Downloader(location),
+        )
+
+    def _commit(
+        self, journal: Journal, records: Sequence[Artifact] = (), deleted: Sequence[str] = ()
+    ) -> None:
+        changes = journal.record(records, deleted)
+        with self._lock:
+            self._state.merge(changes)
+            self._dirty = True
+            self._entries_written += 1
+            compact = self._entries_written % COMPACT_EVERY == 0
+        if compact:
+            folded = journal.compact()
+            with self._lock:
+                self._state.merge(folded)
+
+    # -- pickling and display ----------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "hash": self.hash,
+                "reopened": self._reopened,
+                "max_workers": self._max_workers,
+                "location": self._location,
+                "state": self._state.changes.copy(),
+                "lifecycle": self._lifecycle,
+            }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.hash = state["hash"]
+        self._reopened = state["reopened"]
+        self._max_workers = state["max_workers"]
+        self._location = state["location"]
+        self._journal = None
+        if self._location is not None:
+            self._journal = Journal(self._location, self.hash, _Downloader(self._location))
+        self._state = RunState(state["state"])
+        self._lifecycle = state["lifecycle"]
+        self._entries_written = 0
+        self._dirty = False
+        self._init_process()
+
+    def __repr__(self) -> str:
+        return f"Run(hash={self.hash!r}, artifacts_uri={self.artifacts_uri!r})"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _stat(source: str) -> os.stat_result:
+    try:
+        return os.stat(source)
+    except FileNotFoundError as exc:
+        msg = f"no such file or directory: {source!r}"
+        raise SourceNotFoundError(msg) from exc
+
+
+def _upload_error(failures: dict[str, BaseException]) -> UploadError:
+    lines = "; ".join(f"{name!r}: {type(exc).__name__}: {exc}" for name, exc in failures.items())
+    msg = f"{len(failures)} artifact(s) failed to upload and were not recorded: {lines}"
+    return UploadError(msg, failures)
+
+
+_runs_with_uploads: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_uploads_at_exit() -> None:
+    """Finish the background uploads of runs left open at interpreter exit and fold their
+    journals; report failures on stderr (nothing else would see them)."""
+    for run in list(_runs_with_uploads):
+        try:
+            run.close()
+        except Exception as exc:  # noqa: BLE001 - the process is ending: say it, don't raise
+            print(f"aim-artifacts: run {run.hash}: {exc}", file=sys.stderr)

@@ -1,0 +1,189 @@
+"""The run's JSON sidecar and journal entries: format, versioning and merging (no I/O).
+
+A run's state maps each artifact name to the newest change made to it: a record, or a
+deletion. Each change carries a *revision* (``<20-digit ns time>-<random hex>``) and the
+newest revision wins, so merging states is order-free and idempotent: a stale snapshot or an
+entry read twice never loses or revives anything.
+
+Sidecar (``.aim-artifacts.json``)::
+
+    {"format": "aim-artifacts/1", "run": "<hash>",
+     "artifacts": {"<name>": {<record>, "revision": "..."}},
+     "deleted": {"<name>": "<revision>"}}
+
+Journal entry (``.aim-artifacts.d/<revision>.json``): the same with one ``revision`` for all
+its changes and ``deleted`` as a list of names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from .errors import SidecarError, UnsupportedFormatError
+from .names import check_name
+from .records import Artifact
+
+__all__ = ["FORMAT", "RunState", "decode_entry", "decode_sidecar", "encode_entry", "new_revision"]
+
+FORMAT_NAME = "aim-artifacts"
+MAJOR = 1
+FORMAT = f"{FORMAT_NAME}/{MAJOR}"
+_REVISION = re.compile(r"\d{20}-[0-9a-f]{12}")
+
+
+def new_revision() -> str:
+    """A revision later than any made before it on this clock."""
+    return f"{time.time_ns():020d}-{secrets.token_hex(6)}"
+
+
+@attrs.define
+class RunState:
+    """Each name's newest change: ``(revision, record)``, the record ``None`` when deleted."""
+
+    changes: dict[str, tuple[str, Artifact | None]] = attrs.field(factory=dict)
+
+    def apply(
+        self, revision: str, records: Iterable[Artifact] = (), deleted: Iterable[str] = ()
+    ) -> None:
+        """Apply one entry's changes where they are newer than what is known."""
+        for record in records:
+            self._set(record.name, revision, record)
+        for name in deleted:
+            self._set(name, revision, None)
+
+    def merge(self, other: RunState) -> None:
+        """Take every change of `other` that is newer than ours."""
+        for name, (revision, record) in other.changes.items():
+            self._set(name, revision, record)
+
+    def artifacts(self) -> dict[str, Artifact]:
+        """The live records, by name, in name order."""
+        return {n: r for n, (_, r) in sorted(self.changes.items()) if r is not None}
+
+    def _set(self, name: str, revision: str, record: Artifact | None) -> None:
+        known = self.changes.get(name)
+        if known is None or known[0] < revision:
+            self.changes[name] = (revision, record)
+
+
+def encode_sidecar(run_hash: str, state: RunState) -> bytes:
+    """The sidecar JSON for `state`."""
+    artifacts = {}
+    deleted = {}
+    for name, (revision, record) in sorted(state.changes.items()):
+        if record is None:
+            deleted[name] = revision
+        else:
+            artifacts[name] = {**record.to_dict(), "revision": revision}
+    doc = {"format": FORMAT, "run": run_hash, "artifacts": artifacts, "deleted": deleted}
+    return json.dumps(doc, indent=1, ensure_ascii=False).encode()
+
+
+def decode_sidecar(data: bytes, *, where: str, downloader: Any = None) -> RunState:
+    """Parse a sidecar.
+
+    Raises:
+        UnsupportedFormatError: written by a newer major format.
+        SidecarError: anything else wrong; the message says where.
+    """
+    doc = _load(data, where)
+    state = RunState()
+    for name, value in _get(doc, "artifacts", dict, where).items():
+        here = f"{where}: artifacts[{name!r}]"
+        record = Artifact.from_dict(value, where=here, downloader=downloader)
+        if record.name != name:
+            msg = f"{here}.name: {record.name!r} differs from its key"
+            raise SidecarError(msg)
+        state.changes[name] = (_revision(value.get("revision"), f"{here}.revision"), record)
+    for name, revision in _get(doc, "deleted", dict, where).items():
+        here = f"{where}: deleted[{name!r}]"
+        state.apply(_revision(revision, here), deleted=[_name(name, here)])
+    return state
+
+
+def encode_entry(
+    run_hash: str, revision: str, records: Iterable[Artifact], deleted: Iterable[str] = ()
+) -> bytes:
+    """A journal entry: one revision for all its changes."""
+    doc = {
+        "format": FORMAT,
+        "run": run_hash,
+        "revision": revision,
+        "artifacts": {r.name: r.to_dict() for r in records},
+        "deleted": sorted(deleted),
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_entry(data: bytes, *, where: str, downloader: Any = None) -> RunState:
+    """Parse a journal entry into the state it describes.
+
+    Raises:
+        UnsupportedFormatError: written by a newer major format.
+        SidecarError: anything else wrong; the message says where.
+    """
+    doc = _load(data, where)
+    revision = _revision(doc.get("revision"), f"{where}: revision")
+    records = []
+    for name, value in _get(doc, "artifacts", dict, where).items():
+        here = f"{where}: artifacts[{name!r}]"
+        record = Artifact.from_dict(value, where=here, downloader=downloader)
+        records.append(record)
+    deleted = _get(doc, "deleted", list, where)
+    state = RunState()
+    state.apply(revision, records, [_name(n, f"{where}: deleted") for n in deleted])
+    return state
+
+
+def _load(data: bytes, where: str) -> Mapping[str, Any]:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"{where}: not valid JSON ({exc})"
+        raise SidecarError(msg) from exc
+    if not isinstance(doc, dict):
+        msg = f"{where}: expected a JSON object, got {type(doc).__name__}"
+        raise SidecarError(msg)
+    fmt = doc.get("format")
+    name, _, version = fmt.partition("/") if isinstance(fmt, str) else ("", "", "")
+    major = version.partition(".")[0]
+    if name != FORMAT_NAME or not major.isdigit():
+        msg = f"{where}: format {fmt!r} is not an aim-artifacts format"
+        raise SidecarError(msg)
+    if int(major) > MAJOR:
+        msg = (
+            f"{where}: format {fmt!r} is newer than this version of aim-artifacts reads "
+            f"({FORMAT}); upgrade aim-artifacts"
+        )
+        raise UnsupportedFormatError(msg)
+    return doc
+
+
+def _get(doc: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = doc.get(key, kind())
+    if not isinstance(value, kind):
+        msg = f"{where}: {key}: expected {kind.__name__}, got {type(value).__name__}"
+        raise SidecarError(msg)
+    return value
+
+
+def _revision(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _REVISION.fullmatch(value):
+        msg = f"{where}: {value!r} is not a revision"
+        raise SidecarError(msg)
+    return value
+
+
+def _name(value: Any, where: str) -> str:
+    try:
+        return check_name(value)
+    except ValueError as exc:
+        msg = f"{where}: {exc}"
+        raise SidecarError(msg) from exc

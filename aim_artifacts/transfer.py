@@ -1,0 +1,219 @@
+"""Bytes in and out: hashing while copying, atomic writes, verified downloads.
+
+Local and mounted targets get a temp file in the same directory and ``os.replace``; other
+backends get a single object written through ``fs.open(path, "wb")`` (one PUT or a completed
+multipart upload, atomic for readers), aborted on error. Large files are read once: one
+thread reads and hashes while another writes, so hashing and copying overlap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+import attrs
+
+from .errors import IntegrityError, InvalidNameError, SourceChangedError, SourceNotFoundError
+from .location import Location
+from .names import RESERVED_PREFIX, check_name
+
+__all__ = [
+    "Stored",
+    "atomic_writer",
+    "download_file",
+    "local_target",
+    "store_bytes",
+    "store_file",
+]
+
+CHUNK = 8 * 2**20  # read size for large files; also the largest file read in one go
+TEMP_PREFIX = f"{RESERVED_PREFIX}-tmp-"
+
+Progress = Callable[[int], object]  # called with the number of bytes just moved
+
+
+@attrs.frozen
+class Stored:
+    """What was stored: byte count and sha256 of exactly those bytes."""
+
+    size: int
+    sha256: str
+
+
+@contextlib.contextmanager
+def atomic_writer(location: Location, path: str) -> Iterator[IO[bytes]]:
+    """A binary file that appears at `path` (a path of ``location.fs``) only if the block ends
+    without error; otherwise nothing is left behind and any earlier object stays intact."""
+    if location.is_local:
+        with _local_atomic_writer(path) as f:
+            yield f
+        return
+    f = location.fs.open(path, "wb")
+    try:
+        yield f
+    except BaseException:
+        f.discard()  # s3fs aborts the multipart upload; memory/others never commit
+        with contextlib.suppress(AttributeError):
+            f.closed = True
+        raise
+    f.close()
+
+
+@contextlib.contextmanager
+def _local_atomic_writer(path: str) -> Iterator[IO[bytes]]:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+    try:
+        with open(temp, "wb") as f:
+            yield f
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def store_bytes(location: Location, path: str, data: bytes) -> Stored:
+    """Write `data` atomically at `path` and return its size and sha256."""
+    with atomic_writer(location, path) as f:
+        f.write(data)
+    return Stored(len(data), hashlib.sha256(data).hexdigest())
+
+
+def store_file(
+    source: str, location: Location, path: str, progress: Progress | None = None
+) -> Stored:
+    """Copy the local file `source` to `path` atomically, hashing the bytes as they go.
+
+    Raises:
+        SourceNotFoundError: `source` is missing.
+        SourceChangedError: `source` changed while it was read (nothing is stored).
+    """
+    try:
+        before = os.stat(source)
+        src = open(source, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError as exc:
+        msg = f"source file {source!r} does not exist"
+        raise SourceNotFoundError(msg) from exc
+    with src, atomic_writer(location, path) as sink:
+        stored = _copy(src, sink, progress)
+        after = os.fstat(src.fileno())
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+            stored.size != before.st_size
+        ):
+            msg = (
+                f"source file {source!r} changed while it was stored "
+                f"({before.st_size} bytes before, {stored.size} read, {after.st_size} after)"
+            )
+            raise SourceChangedError(msg)
+    return stored
+
+
+def download_file(
+    location: Location,
+    path: str,
+    dest: str,
+    expected: Stored | None,
+    progress: Progress | None = None,
+) -> Stored:
+    """Copy `path` from storage to the local file `dest`, atomically.
+
+    Raises:
+        IntegrityError: the bytes disagree with `expected`; `dest` is left untouched.
+    """
+    with location.fs.open(path, "rb") as src, _local_atomic_writer(dest) as sink:
+        got = _copy(src, sink, progress)
+        if expected is not None and got != expected:
+            msg = (
+                f"{location.uri}: stored bytes do not match the record "
+                f"(size {got.size}, sha256 {got.sha256}; recorded size {expected.size}, "
+                f"sha256 {expected.sha256})"
+            )
+            raise IntegrityError(msg)
+    return got
+
+
+def local_target(dest_dir: str, name: str) -> str:
+    """The local path for artifact `name` below `dest_dir`, refusing anything that would land
+    outside it (``..`` parts, absolute names, symlinks in `dest_dir` pointing out).
+
+    Raises:
+        InvalidNameError: the path would leave `dest_dir`.
+    """
+    check_name(name)
+    root = os.path.realpath(dest_dir)
+    target = os.path.realpath(os.path.join(root, *name.split("/")))
+    if os.path.commonpath([root, target]) != root or target == root:
+        msg = f"artifact {name!r} would be written outside {dest_dir!r}"
+        raise InvalidNameError(msg)
+    return target
+
+
+def _copy(src: IO[bytes], sink: IO[bytes], progress: Progress | None) -> Stored:
+    """Copy `src` to `sink`; large streams write on a second thread while this one hashes."""
+    first = src.read(CHUNK)
+    digest = hashlib.sha256(first)
+    if len(first) < CHUNK:  # small: one read, one write
+        sink.write(first)
+        if progress:
+            progress(len(first))
+        return Stored(len(first), digest.hexdigest())
+    size = len(first)
+    with _BackgroundWriter(sink, progress) as writer:
+        writer.put(first)
+        while chunk := src.read(CHUNK):
+            writer.put(chunk)
+            digest.update(chunk)  # hashlib releases the GIL: overlaps with the write
+            size += len(chunk)
+    return Stored(size, digest.hexdigest())
+
+
+class _BackgroundWriter:
+    """Writes chunks to a file on its own thread, a few chunks ahead at most."""
+
+    def __init__(self, sink: IO[bytes], progress: Progress | None) -> None:
+        self._sink = sink
+        self._progress = progress
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="aim-artifacts-writer")
+
+    def __enter__(self) -> _BackgroundWriter:
+        self._thread.start()
+        return self
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if exc_info[0] is not None and self._thread.is_alive():
+            self._drain()
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
+
+    def _drain(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._sink.write(chunk)
+                if self._progress:
+                    self._progress(len(chunk))
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                self._error = exc
