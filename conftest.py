@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import fsspec
 import pytest
@@ -38,11 +39,11 @@ def clean_fsspec() -> Iterator[None]:
     """Fresh fsspec instance caches and an empty memory store around each test."""
     fsspec.AbstractFileSystem.clear_instance_cache()
     MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs.clear()
-    MemoryFileSystem.pseudo_dirs.append("")
+    MemoryFileSystem.pseudo_dirs[:] = [""]
     yield
     fsspec.AbstractFileSystem.clear_instance_cache()
     MemoryFileSystem.store.clear()
+    MemoryFileSystem.pseudo_dirs[:] = [""]
 
 
 @pytest.fixture(scope="session")
@@ -57,18 +58,29 @@ def s3_server() -> Iterator[str]:
     server.stop()
 
 
+def s3_client(endpoint: str) -> Any:
+    """A boto3 client for inspecting the test server directly."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=AWS_KEY,
+        aws_secret_access_key=AWS_SECRET,
+        region_name="us-east-1",
+    )
+
+
 @pytest.fixture
-def s3(s3_server: str) -> Iterator[dict[str, object]]:
-    """A reset S3 server with bucket ``artifacts``; yields the storage options to reach it."""
+def s3(s3_server: str) -> dict[str, Any]:
+    """The S3 server reset to one empty bucket, ``artifacts``; returns s3fs storage options."""
     import requests
 
     requests.post(f"{s3_server}/moto-api/reset", timeout=10).raise_for_status()
-    options = {
+    s3_client(s3_server).create_bucket(Bucket=BUCKET)
+    return {
         "key": AWS_KEY,
         "secret": AWS_SECRET,
         "endpoint_url": s3_server,
         "client_kwargs": {"region_name": "us-east-1"},
     }
-    fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
-    fs.mkdir(BUCKET)
-    yield options

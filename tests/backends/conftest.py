@@ -1,0 +1,74 @@
+"""The backends every contract test runs on: each gives a URI, options and a raw view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import fsspec
+import pytest
+from fsspec.spec import AbstractFileSystem
+
+from conftest import BUCKET
+
+
+@attrs.frozen
+class Backend:
+    """Where a contract test stores runs, and a raw filesystem to check what landed there."""
+
+    name: str
+    uri: Any  # what a user passes to set_artifacts_uri: str or UPath
+    options: dict[str, Any]
+    fs: AbstractFileSystem
+    root: str  # `uri` as a path of `fs`
+
+    def files(self) -> list[str]:
+        """Every file stored below the base, relative to it, sorted."""
+        self.fs.invalidate_cache()
+        if not self.fs.exists(self.root):
+            return []
+        return sorted(p[len(self.root) + 1 :] for p in self.fs.find(self.root))
+
+    def read(self, relative: str) -> bytes:
+        self.fs.invalidate_cache()
+        return self.fs.cat_file(f"{self.root}/{relative}")
+
+
+def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Backend:
+    local = fsspec.filesystem("file")
+    if name == "path":
+        return Backend(name, str(tmp_path / "store"), {}, local, str(tmp_path / "store"))
+    if name == "file-url":
+        root = str(tmp_path / "store")
+        return Backend(name, f"file://{root}/", {}, local, root)
+    if name == "memory":
+        return Backend(name, "memory://store/", {}, fsspec.filesystem("memory"), "/store")
+    if name == "upath":
+        from upath import UPath
+
+        return Backend(name, UPath(tmp_path / "store"), {}, local, str(tmp_path / "store"))
+    if name == "upath-s3":
+        from upath import UPath
+
+        options = request.getfixturevalue("s3")
+        fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
+        return Backend(name, UPath(f"s3://{BUCKET}/up", **options), {}, fs, f"{BUCKET}/up")
+    if name == "s3":
+        options = request.getfixturevalue("s3")
+        fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
+        return Backend(name, f"s3://{BUCKET}/base/", options, fs, f"{BUCKET}/base")
+    raise AssertionError(name)
+
+
+ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3")
+SHARED = ("path", "file-url", "upath", "s3")  # reachable from another process
+
+
+@pytest.fixture(params=ALL)
+def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
+    return make_backend(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=SHARED)
+def shared_backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
+    return make_backend(request.param, tmp_path, request)

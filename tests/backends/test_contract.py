@@ -1,0 +1,400 @@
+"""The core contract, written once and run on every backend (see conftest.ALL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aim_artifacts import (
+    ArtifactNotFoundError,
+    InvalidMetadataError,
+    InvalidNameError,
+    NoArtifactsURIError,
+    Run,
+    RunClosedError,
+    RunNotFoundError,
+    SourceIsDirectoryError,
+    SourceNotDirectoryError,
+    SourceNotFoundError,
+    Store,
+)
+from conftest import AWS_SECRET
+
+from .conftest import Backend
+
+SIDECAR = ".aim-artifacts.json"
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    return path
+
+
+def new_run(backend: Backend) -> Run:
+    run = Run()
+    run.set_artifacts_uri(backend.uri, **backend.options)
+    return run
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "ckpt"
+    write(root / "model.bin", os.urandom(3000))
+    write(root / "optim" / "state.bin", os.urandom(100))
+    write(root / "optim" / "deep" / "extra.json", '{"step": 7}')
+    return root
+
+
+def test_log_artifact_stores_bytes_and_full_record(backend: Backend, tmp_path: Path) -> None:
+    data = b"lr: 0.001\nepochs: 3\n"
+    src = write(tmp_path / "config.yaml", data)
+    run = new_run(backend)
+    before = dt.datetime.now(dt.timezone.utc)
+
+    art = run.log_artifact(src, name="run-config", block=True, metadata={"stage": "train"})
+
+    assert run.artifacts_uri == f"{str(backend.uri).rstrip('/')}/{run.hash}"
+    assert art.name == "run-config"
+    assert art.uri == f"{run.artifacts_uri}/run-config"
+    assert art.path == src.as_posix()
+    assert art.size == len(data)
+    assert art.sha256 == hashlib.sha256(data).hexdigest()
+    assert art.created_at.tzinfo is not None and art.created_at.utcoffset() == dt.timedelta(0)
+    assert before <= art.created_at <= dt.datetime.now(dt.timezone.utc)
+    assert art.metadata == {"stage": "train"}
+    assert run.artifacts == {"run-config": art}
+    assert backend.read(f"{run.hash}/run-config") == data
+
+
+def test_name_defaults_to_basename_and_may_be_nested(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    src = write(tmp_path / "best.ckpt", b"weights")
+    assert run.log_artifact(src, block=True).name == "best.ckpt"
+    run.log_artifact(src, name="models/epoch-3/best.ckpt", block=True)
+    assert backend.read(f"{run.hash}/models/epoch-3/best.ckpt") == b"weights"
+    assert sorted(run.artifacts) == ["best.ckpt", "models/epoch-3/best.ckpt"]
+
+
+def test_content_type_is_guessed_from_the_name(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    assert run.log_artifact(write(tmp_path / "a.json", "{}"), block=True).content_type == (
+        "application/json"
+    )
+    art = run.log_artifact(write(tmp_path / "w.ckpt", b"x"), block=True)
+    assert art.content_type == "application/octet-stream"
+
+
+def test_background_upload_appears_after_wait(backend: Backend, tmp_path: Path) -> None:
+    data = os.urandom(50_000)
+    src = write(tmp_path / "eval.bin", data)
+    run = new_run(backend)
+
+    pending = run.log_artifact(src)
+    assert pending.sha256 is None and pending.size == len(data)
+    run.wait()
+
+    stored = run.artifacts["eval.bin"]
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert backend.read(f"{run.hash}/eval.bin") == data
+
+
+def test_logging_a_name_again_replaces_object_and_record(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    run.log_artifact(write(tmp_path / "v1", b"first"), name="model", block=True)
+    second = run.log_artifact(write(tmp_path / "v2", b"second!"), name="model", block=True)
+    run.close()
+
+    assert backend.read(f"{run.hash}/model") == b"second!"
+    reopened = Run(run.hash, artifacts_uri=backend.uri, **backend.options)
+    assert reopened.artifacts["model"].sha256 == second.sha256
+    assert reopened.artifacts["model"].size == 7
+
+
+@pytest.mark.parametrize("block", [True, False])
+def test_log_artifacts_names_files_like_aim(
+    backend: Backend, checkpoint_dir: Path, block: bool
+) -> None:
+    run = new_run(backend)
+    arts = run.log_artifacts(checkpoint_dir, block=block)
+    run.wait()
+
+    expected = ["ckpt/model.bin", "ckpt/optim/deep/extra.json", "ckpt/optim/state.bin"]
+    assert sorted(a.name for a in arts) == expected
+    assert sorted(run.artifacts) == expected
+    for name in expected:
+        source = checkpoint_dir / name.removeprefix("ckpt/")
+        assert backend.read(f"{run.hash}/{name}") == source.read_bytes()
+        assert run.artifacts[name].sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def test_log_artifacts_with_name_and_twice_does_not_nest(
+    backend: Backend, checkpoint_dir: Path
+) -> None:
+    run = new_run(backend)
+    run.log_artifacts(checkpoint_dir, name="step-10", block=True)
+    run.log_artifacts(checkpoint_dir, name="step-10", block=True)
+    run.log_artifacts(checkpoint_dir, name="", block=True)
+    run.close()
+
+    stored = [f for f in backend.files() if not f.split("/")[1].startswith(".aim-artifacts")]
+    assert stored == sorted(
+        f"{run.hash}/{prefix}{rel}"
+        for prefix in ("step-10/", "")
+        for rel in ("model.bin", "optim/deep/extra.json", "optim/state.bin")
+    )
+
+
+def test_empty_directory_logs_nothing(backend: Backend, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    run = new_run(backend)
+    assert run.log_artifacts(tmp_path / "empty", block=True) == []
+    assert run.artifacts == {}
+
+
+def test_sidecar_json_is_as_specified(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    art = run.log_artifact(write(tmp_path / "c.yaml", "a: 1"), block=True, metadata={"k": [1]})
+    run.close()
+
+    doc = json.loads(backend.read(f"{run.hash}/{SIDECAR}"))
+    assert doc["format"] == "aim-artifacts/1"
+    assert doc["run"] == run.hash
+    record = doc["artifacts"]["c.yaml"]
+    assert {k: record[k] for k in art.to_dict()} == {
+        "name": "c.yaml",
+        "path": art.path,
+        "uri": f"{run.artifacts_uri}/c.yaml",
+        "size": 4,
+        "sha256": hashlib.sha256(b"a: 1").hexdigest(),
+        "created_at": art.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "content_type": art.content_type,
+        "metadata": {"k": [1]},
+    }
+    assert record["created_at"].endswith("Z")
+
+
+def test_no_credential_is_written(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    run.log_artifact(write(tmp_path / "c.yaml", "a: 1"), block=True)
+    run.log_artifact(write(tmp_path / "d.yaml", "b: 2"))
+    run.close()
+    for relative in backend.files():
+        assert AWS_SECRET.encode() not in backend.read(relative), relative
+    assert AWS_SECRET not in repr(run)
+    assert all(AWS_SECRET not in repr(a) for a in run.artifacts.values())
+
+
+def test_reopen_sees_records_and_logs_more(backend: Backend, tmp_path: Path) -> None:
+    first = new_run(backend)
+    first.log_artifact(write(tmp_path / "a.txt", "a"), block=True)
+    first.close()
+
+    again = Run(first.hash, artifacts_uri=backend.uri, **backend.options)
+    assert list(again.artifacts) == ["a.txt"]
+    again.log_artifact(write(tmp_path / "b.txt", "b"), block=True)
+    again.close()
+
+    store = Store(backend.uri, **backend.options)
+    assert store.runs() == [first.hash]
+    assert sorted(store.run(first.hash).artifacts) == ["a.txt", "b.txt"]
+
+
+def test_unclosed_run_is_readable_from_its_journal(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    run.log_artifact(write(tmp_path / "a.txt", "a"), block=True)
+
+    assert Store(backend.uri, **backend.options).runs() == [run.hash]
+    assert list(Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts) == [
+        "a.txt"
+    ]
+    run.close()
+
+
+def test_store_lists_runs_and_refuses_unknown(backend: Backend, tmp_path: Path) -> None:
+    store = Store(backend.uri, **backend.options)
+    assert store.runs() == []
+    hashes = []
+    for i in range(3):
+        with new_run(backend) as run:
+            run.log_artifact(write(tmp_path / f"{i}.txt", str(i)))
+        hashes.append(run.hash)
+    assert store.runs() == sorted(hashes)
+    with pytest.raises(RunNotFoundError, match="no run 'ffffffffffffffffffffffff'"):
+        store.run("f" * 24)
+
+
+def test_download_keeps_relative_paths_and_checks_bytes(
+    backend: Backend, checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    run = new_run(backend)
+    run.log_artifacts(checkpoint_dir, block=True)
+    run.log_artifact(write(tmp_path / "c.yaml", "a: 1"), block=True)
+
+    dest = tmp_path / "out"
+    paths = run.download_artifacts(dest, prefix="ckpt/optim/")
+    assert paths == [
+        str(dest / "ckpt/optim/deep/extra.json"),
+        str(dest / "ckpt/optim/state.bin"),
+    ]
+    assert Path(paths[1]).read_bytes() == (checkpoint_dir / "optim/state.bin").read_bytes()
+    assert len(run.download_artifacts(dest)) == 4
+    assert sorted(p.name for p in dest.iterdir()) == ["c.yaml", "ckpt"]
+
+    one = run.artifacts["c.yaml"].download()
+    assert Path(one).read_text() == "a: 1" and Path(one).name == "c.yaml"
+
+
+def test_delete_removes_object_and_record(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    run.log_artifact(write(tmp_path / "a.txt", "a"), block=True)
+    run.log_artifact(write(tmp_path / "b.txt", "b"), block=True)
+
+    run.delete_artifact("a.txt")
+    assert list(run.artifacts) == ["b.txt"]
+    run.close()
+
+    assert f"{run.hash}/a.txt" not in backend.files()
+    assert list(Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts) == [
+        "b.txt"
+    ]
+    with pytest.raises(ArtifactNotFoundError, match="no artifact 'a.txt'"):
+        Run(run.hash, artifacts_uri=backend.uri, **backend.options).delete_artifact("a.txt")
+
+
+def test_threads_sharing_one_run_lose_nothing(backend: Backend, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    run = new_run(backend)
+
+    def work(t: int) -> None:
+        for i in range(10):
+            run.log_artifact(write(tmp_path / f"t{t}" / f"{i}.txt", f"{t}-{i}"), f"t{t}/{i}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))
+    run.close()
+
+    reopened = Run(run.hash, artifacts_uri=backend.uri, **backend.options)
+    assert len(reopened.artifacts) == 80
+
+
+def test_run_pickles_and_logs_after_unpickling(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    run.log_artifact(write(tmp_path / "a.txt", "a"), block=True)
+
+    clone = pickle.loads(pickle.dumps(run))
+    assert clone.hash == run.hash and list(clone.artifacts) == ["a.txt"]
+    clone.log_artifact(write(tmp_path / "b.txt", "b"), block=True)
+    clone.close()
+    run.close()
+    assert sorted(Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts) == [
+        "a.txt",
+        "b.txt",
+    ]
+
+
+# -- bad input: a clear error, nothing stored, nothing recorded -----------------------------
+
+
+def assert_nothing_stored(backend: Backend, run: Run) -> None:
+    run.close()
+    assert [f for f in backend.files() if not f.startswith(f"{run.hash}/.aim-artifacts")] == []
+    assert Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("../escape", "'..' part"),
+        ("a/../../escape", "'..' part"),
+        ("/abs/path", "must be relative"),
+        ("a//b", "empty part"),
+        ("dir/", "empty part"),
+        ("a\\b", "not '\\\\'"),
+        ("", "it is empty"),
+        ("./x", "'.' part"),
+        (".aim-artifacts.json", "reserved"),
+        ("x/.aim-artifacts.d/y", "reserved"),
+    ],
+)
+def test_bad_names_are_refused(backend: Backend, tmp_path: Path, name: str, problem: str) -> None:
+    run = new_run(backend)
+    src = write(tmp_path / "f.txt", "x")
+    with pytest.raises(InvalidNameError, match=problem) as info:
+        run.log_artifact(src, name=name, block=True)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(InvalidNameError):
+        run.log_artifacts(src.parent, name=name or "../x", block=True)
+    assert_nothing_stored(backend, run)
+
+
+def test_missing_source(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    with pytest.raises(SourceNotFoundError, match="no such file") as info:
+        run.log_artifact(tmp_path / "missing.txt")
+    assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(FileNotFoundError):
+        run.log_artifacts(tmp_path / "missing-dir")
+    assert_nothing_stored(backend, run)
+
+
+def test_directory_to_log_artifact_points_to_log_artifacts(
+    backend: Backend, checkpoint_dir: Path
+) -> None:
+    run = new_run(backend)
+    with pytest.raises(SourceIsDirectoryError, match=r"use run\.log_artifacts"):
+        run.log_artifact(checkpoint_dir)
+    with pytest.raises(SourceNotDirectoryError, match=r"use run\.log_artifact\("):
+        run.log_artifacts(checkpoint_dir / "model.bin")
+    assert_nothing_stored(backend, run)
+
+
+@pytest.mark.parametrize("metadata", [{"x": object()}, ["not", "a", "dict"], {"nan": float("nan")}])
+def test_bad_metadata(backend: Backend, tmp_path: Path, metadata: Any) -> None:
+    run = new_run(backend)
+    with pytest.raises(InvalidMetadataError):
+        run.log_artifact(write(tmp_path / "f.txt", "x"), metadata=metadata)
+    assert_nothing_stored(backend, run)
+
+
+def test_closed_run_takes_nothing(backend: Backend, tmp_path: Path) -> None:
+    run = new_run(backend)
+    run.close()
+    with pytest.raises(RunClosedError, match=f"run {run.hash} is closed"):
+        run.log_artifact(write(tmp_path / "f.txt", "x"))
+    assert_nothing_stored(backend, run)
+
+
+def test_uri_from_environment(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment carries no storage options: S3 is reached through AWS_* variables.
+    options = backend.options or getattr(backend.uri, "storage_options", {})
+    if options:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", options["key"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", options["secret"])
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", options["endpoint_url"])
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    uri = str(backend.uri).rstrip("/")
+    monkeypatch.setenv("AIM_ARTIFACTS_URI", uri)
+    run = Run()
+    run.log_artifact(write(tmp_path / "f.txt", "x"), block=True)
+    assert run.artifacts_uri == f"{uri}/{run.hash}"
+    assert backend.read(f"{run.hash}/f.txt") == b"x"
+
+
+def test_no_uri_at_all(tmp_path: Path) -> None:
+    run = Run()
+    with pytest.raises(NoArtifactsURIError, match=r"call run\.set_artifacts_uri\(uri\) or set AIM"):
+        run.log_artifact(write(tmp_path / "f.txt", "x"))
+    assert run.artifacts_uri is None
