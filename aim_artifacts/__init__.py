@@ -44,8 +44,8 @@ __all__ = [
     "SourceIsDirectoryError",
     "SourceNotDirectoryError",
     "SourceNotFoundError",
-    "Store",
     "StorageError",
+    "Store",
     "UnsupportedFormatError",
     "UploadError",
 ]

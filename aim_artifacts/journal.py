@@ -27,8 +27,14 @@ from .errors import ConcurrentUpdateError
 from .location import Location
 from .names import RESERVED_PREFIX
 from .records import Artifact
-from .sidecar import RunState, decode_entry, decode_sidecar, encode_entry, encode_sidecar
-from .sidecar import new_revision
+from .sidecar import (
+    RunState,
+    decode_entry,
+    decode_sidecar,
+    encode_entry,
+    encode_sidecar,
+    new_revision,
+)
 from .transfer import store_bytes
 
 __all__ = ["JOURNAL_DIR", "SIDECAR_NAME", "Journal"]
@@ -159,15 +165,10 @@ class Journal:
 
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
-
-
-def _reset_locks_in_child() -> None:
-    global _thread_locks_guard
-    _thread_locks.clear()
-    _thread_locks_guard = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_reset_locks_in_child)
+# A lock held by another thread at fork time would never be released in the child.
+os.register_at_fork(after_in_child=_thread_locks.clear)
+os.register_at_fork(before=_thread_locks_guard.acquire, after_in_parent=_thread_locks_guard.release)
+os.register_at_fork(after_in_child=_thread_locks_guard.release)
 
 
 @contextlib.contextmanager

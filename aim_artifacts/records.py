@@ -34,10 +34,24 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         msg = f"metadata must be a dict, not {type(metadata).__name__}"
         raise InvalidMetadataError(msg)
     try:
+        _check_keys(metadata)
         return json.loads(json.dumps(dict(metadata), allow_nan=False))
     except (TypeError, ValueError) as exc:
         msg = f"metadata must be JSON-serialisable: {exc}"
         raise InvalidMetadataError(msg) from exc
+
+
+def _check_keys(value: Any) -> None:
+    """JSON would silently turn non-str keys into strings; refuse them instead."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                msg = f"keys must be str, got {key!r}"
+                raise TypeError(msg)
+            _check_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_keys(item)
 
 
 def format_time(value: dt.datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import enum
+import functools
 import logging
 import mimetypes
 import os
@@ -180,8 +181,7 @@ class Run:
                 )
                 raise NoArtifactsURIError(msg)
             self.set_artifacts_uri(env)
-        assert self._location is not None and self._journal is not None
-        return self._location, self._journal
+        return self._location, self._journal  # type: ignore[return-value]
 
     # -- logging -----------------------------------------------------------------------------
 
@@ -398,7 +398,7 @@ class Run:
             _runs_with_uploads.add(self)
             for job in jobs:
                 future = self._executor.submit(self._store, location, job)
-                future.add_done_callback(lambda f, job=job: finish(job, f))
+                future.add_done_callback(functools.partial(finish, job))
         return batch
 
     def _finish_batch(
@@ -413,7 +413,7 @@ class Run:
             if results:
                 self._commit(journal, [results[j.name] for j in jobs if j.name in results])
         except BaseException as exc:  # noqa: BLE001 - the record failed: so did every upload
-            failures.update({name: exc for name in results})
+            failures.update(dict.fromkeys(results, exc))
             results.clear()
         if failures:
             batch.set_exception(_upload_error(failures))

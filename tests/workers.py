@@ -8,7 +8,9 @@ from typing import Any
 from aim_artifacts import Run
 
 
-def log_many(run_hash: str, uri: Any, options: dict[str, Any], src_dir: str, tag: str, n: int) -> None:
+def log_many(
+    run_hash: str, uri: Any, options: dict[str, Any], src_dir: str, tag: str, n: int
+) -> None:
     """Reopen a run and log `n` files named ``<tag>-<i>.txt``, one blocking call each."""
     run = Run(run_hash, artifacts_uri=uri, **options)
     for i in range(n):

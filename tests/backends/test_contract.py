@@ -214,9 +214,7 @@ def test_unclosed_run_is_readable_from_its_journal(backend: Backend, tmp_path: P
     run.log_artifact(write(tmp_path / "a.txt", "a"), block=True)
 
     assert Store(backend.uri, **backend.options).runs() == [run.hash]
-    assert list(Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts) == [
-        "a.txt"
-    ]
+    assert list(Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts) == ["a.txt"]
     run.close()
 
 
@@ -264,10 +262,8 @@ def test_delete_removes_object_and_record(backend: Backend, tmp_path: Path) -> N
     run.close()
 
     assert f"{run.hash}/a.txt" not in backend.files()
-    assert list(Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts) == [
-        "b.txt"
-    ]
-    with pytest.raises(ArtifactNotFoundError, match="no artifact 'a.txt'"):
+    assert list(Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts) == ["b.txt"]
+    with pytest.raises(ArtifactNotFoundError, match=r"no artifact 'a\.txt'"):
         Run(run.hash, artifacts_uri=backend.uri, **backend.options).delete_artifact("a.txt")
 
 

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aim_artifacts import Artifact, SidecarError, UnsupportedFormatError
+from aim_artifacts.sidecar import (
+    RunState,
+    decode_entry,
+    decode_sidecar,
+    encode_entry,
+    encode_sidecar,
+    new_revision,
+)
+
+GOLDEN = Path(__file__).parent / "data" / "sidecar-v1.json"
+RUN = "0123456789abcdef01234567"
+
+
+def test_golden_v1_round_trips() -> None:
+    data = GOLDEN.read_bytes()
+    state = decode_sidecar(data, where="golden")
+    assert list(state.artifacts()) == ["ckpt/model.bin", "config.yaml"]
+    assert state.artifacts()["ckpt/model.bin"].metadata == {"epoch": 3, "tags": ["best"]}
+    assert state.changes["old.txt"] == ("01795690000000000001-cccccccccccc", None)
+    assert json.loads(encode_sidecar(RUN, state)) == json.loads(data)
+
+
+def artifact(name: str, size: int = 1) -> Artifact:
+    golden = json.loads(GOLDEN.read_bytes())["artifacts"]["config.yaml"]
+    return Artifact.from_dict({**golden, "name": name, "size": size})
+
+
+def test_newest_revision_wins_in_any_order() -> None:
+    old, new = "0" * 19 + "1-" + "a" * 12, "0" * 19 + "2-" + "a" * 12
+    a = RunState()
+    a.apply(old, [artifact("x", 1)])
+    b = RunState()
+    b.apply(new, [artifact("x", 2)])
+    c = RunState()
+    c.apply(new, deleted=["y"])
+    for order in ([a, b, c], [c, b, a], [b, a, c, a, b]):
+        merged = RunState()
+        for part in order:
+            merged.merge(part)
+        assert merged.artifacts()["x"].size == 2
+        assert "y" not in merged.artifacts()
+
+
+def test_deletion_hides_older_record_but_not_newer() -> None:
+    state = RunState()
+    first, second, third = (new_revision() for _ in range(3))
+    assert first < second < third
+    state.apply(first, [artifact("x")])
+    state.apply(second, deleted=["x"])
+    assert state.artifacts() == {}
+    state.apply(third, [artifact("x")])
+    assert list(state.artifacts()) == ["x"]
+
+
+def test_entry_round_trip() -> None:
+    revision = new_revision()
+    data = encode_entry(RUN, revision, [artifact("a"), artifact("b/c")], ["gone"])
+    state = decode_entry(data, where="entry")
+    assert {n: r for n, (r, _) in state.changes.items()} == {
+        "a": revision,
+        "b/c": revision,
+        "gone": revision,
+    }
+    assert list(state.artifacts()) == ["a", "b/c"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"^s: not valid JSON"),
+        ('{"format": "aim-artifacts/1", "artifacts": {', r"^s: not valid JSON"),
+        ("[]", r"^s: expected a JSON object, got list"),
+        ('{"format": "other/1"}', r"^s: format 'other/1' is not an aim-artifacts format"),
+        ('{"artifacts": {}}', r"format None is not an aim-artifacts format"),
+        ('{"format": "aim-artifacts/1", "artifacts": []}', r"^s: artifacts: expected dict"),
+        (
+            '{"format": "aim-artifacts/1", "artifacts": {"a": {"name": "b"}}}',
+            r"^s: artifacts\['a'\]\.path: missing",
+        ),
+        ('{"format": "aim-artifacts/1", "deleted": {"../x": "r"}}', r"is not a revision"),
+    ],
+)
+def test_corrupt_sidecars_say_where(text: str, message: str) -> None:
+    with pytest.raises(SidecarError, match=message):
+        decode_sidecar(text.encode(), where="s")
+
+
+def test_escaping_names_in_a_sidecar_are_refused() -> None:
+    doc = json.loads(GOLDEN.read_bytes())
+    record = doc["artifacts"].pop("config.yaml")
+    doc["artifacts"]["../../etc/passwd"] = {**record, "name": "../../etc/passwd"}
+    with pytest.raises(SidecarError, match=r"'\.\.' part"):
+        decode_sidecar(json.dumps(doc).encode(), where="s")
+    doc = json.loads(GOLDEN.read_bytes())
+    doc["deleted"] = {"/abs": "01795690000000000001-cccccccccccc"}
+    with pytest.raises(SidecarError, match="must be relative"):
+        decode_sidecar(json.dumps(doc).encode(), where="s")
+
+
+def test_key_and_name_must_agree() -> None:
+    doc = json.loads(GOLDEN.read_bytes())
+    doc["artifacts"]["config.yaml"]["name"] = "other.yaml"
+    with pytest.raises(SidecarError, match="differs from its key"):
+        decode_sidecar(json.dumps(doc).encode(), where="s")
+
+
+@pytest.mark.parametrize("fmt", ["aim-artifacts/2", "aim-artifacts/10.1"])
+def test_newer_major_format_is_refused(fmt: str) -> None:
+    doc = {**json.loads(GOLDEN.read_bytes()), "format": fmt}
+    with pytest.raises(UnsupportedFormatError, match="upgrade aim-artifacts"):
+        decode_sidecar(json.dumps(doc).encode(), where="s")
+
+
+def test_newer_minor_format_and_extra_keys_are_read() -> None:
+    doc = {**json.loads(GOLDEN.read_bytes()), "format": "aim-artifacts/1.4", "future": True}
+    assert len(decode_sidecar(json.dumps(doc).encode(), where="s").artifacts()) == 2
