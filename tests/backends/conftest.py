@@ -53,6 +53,11 @@ def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Ba
         options = request.getfixturevalue("s3")
         fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
         return Backend(name, UPath(f"s3://{BUCKET}/up", **options), {}, fs, f"{BUCKET}/up")
+    if name == "chained":  # reads through a local cache, writes straight to S3
+        options = request.getfixturevalue("s3")
+        fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
+        uri = f"simplecache::s3://{BUCKET}/chained"
+        return Backend(name, uri, {"s3": options}, fs, f"{BUCKET}/chained")
     if name == "s3":
         options = request.getfixturevalue("s3")
         fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
@@ -60,7 +65,7 @@ def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Ba
     raise AssertionError(name)
 
 
-ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3")
+ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3", "chained")
 SHARED = ("path", "file-url", "upath", "s3")  # reachable from another process
 
 

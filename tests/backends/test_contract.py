@@ -376,6 +376,7 @@ def test_uri_from_environment(
 ) -> None:
     # The environment carries no storage options: S3 is reached through AWS_* variables.
     options = backend.options or getattr(backend.uri, "storage_options", {})
+    options = options.get("s3", options)
     if options:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", options["key"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", options["secret"])
