@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,15 +10,12 @@ import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
+from aim_artifacts import S3ArtifactStorage_clientconfig
+from tests.servers import free_port
+
 AWS_KEY = "testing-key-id"
 AWS_SECRET = "testing-secret-key-do-not-leak"
 BUCKET = "artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
@@ -32,18 +28,25 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    S3ArtifactStorage_clientconfig()  # no client config from an earlier test
+
+
+def _clear_fsspec() -> None:
+    classes = [fsspec.AbstractFileSystem]
+    while classes:  # every filesystem class keeps its own instance cache
+        cls = classes.pop()
+        cls.clear_instance_cache()
+        classes.extend(cls.__subclasses__())
+    MemoryFileSystem.store.clear()
+    MemoryFileSystem.pseudo_dirs[:] = [""]
 
 
 @pytest.fixture(autouse=True)
 def clean_fsspec() -> Iterator[None]:
     """Fresh fsspec instance caches and an empty memory store around each test."""
-    fsspec.AbstractFileSystem.clear_instance_cache()
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
+    _clear_fsspec()
     yield
-    fsspec.AbstractFileSystem.clear_instance_cache()
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
+    _clear_fsspec()
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +54,7 @@ def s3_server() -> Iterator[str]:
     """A moto S3 server on a free 127.0.0.1 port, one per test session; yields its URL."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -62,7 +65,7 @@ def s3_client(endpoint: str) -> Any:
     """A boto3 client for inspecting the test server directly."""
     import boto3
 
-    return boto3.client(
+    return boto3.session.Session().client(  # a fresh session: env and config files as now
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=AWS_KEY,

@@ -1,12 +1,16 @@
 """aim-artifacts: link training-run files to ML runs, on any storage fsspec reaches."""
 
 from .errors import (
+    AccessDeniedError,
     AimArtifactsError,
     ArtifactNotFoundError,
     ArtifactsURIAlreadySetError,
     BackendUnavailableError,
+    BucketNotFoundError,
     ConcurrentUpdateError,
+    EndpointUnreachableError,
     IntegrityError,
+    InvalidCredentialsError,
     InvalidMetadataError,
     InvalidNameError,
     NoArtifactsURIError,
@@ -23,22 +27,28 @@ from .errors import (
 )
 from .records import Artifact
 from .run import Run
+from .s3 import S3ArtifactStorage_clientconfig
 from .store import Store
 
 __all__ = [
+    "AccessDeniedError",
     "AimArtifactsError",
     "Artifact",
     "ArtifactNotFoundError",
     "ArtifactsURIAlreadySetError",
     "BackendUnavailableError",
+    "BucketNotFoundError",
     "ConcurrentUpdateError",
+    "EndpointUnreachableError",
     "IntegrityError",
+    "InvalidCredentialsError",
     "InvalidMetadataError",
     "InvalidNameError",
     "NoArtifactsURIError",
     "Run",
     "RunClosedError",
     "RunNotFoundError",
+    "S3ArtifactStorage_clientconfig",
     "SidecarError",
     "SourceChangedError",
     "SourceIsDirectoryError",

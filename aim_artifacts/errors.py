@@ -21,6 +21,10 @@ working::
     │   └── UnsupportedFormatError              written by a newer major format
     ├── IntegrityError (OSError)                stored bytes disagree with the record
     ├── StorageError (OSError)                  the backend failed; the cause is kept
+    │   ├── BucketNotFoundError (FileNotFoundError)
+    │   ├── AccessDeniedError (PermissionError)
+    │   ├── InvalidCredentialsError (PermissionError)
+    │   ├── EndpointUnreachableError (ConnectionError)
     │   └── ConcurrentUpdateError               the sidecar kept changing under us
     └── UploadError (OSError)                   background uploads failed; see .failures
 """
@@ -28,12 +32,16 @@ working::
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "AimArtifactsError",
     "ArtifactNotFoundError",
     "ArtifactsURIAlreadySetError",
     "BackendUnavailableError",
+    "BucketNotFoundError",
     "ConcurrentUpdateError",
+    "EndpointUnreachableError",
     "IntegrityError",
+    "InvalidCredentialsError",
     "InvalidMetadataError",
     "InvalidNameError",
     "NoArtifactsURIError",
@@ -120,6 +128,22 @@ class IntegrityError(AimArtifactsError, OSError):
 
 class StorageError(AimArtifactsError, OSError):
     """The storage backend failed; ``__cause__`` holds its error."""
+
+
+class BucketNotFoundError(StorageError, FileNotFoundError):
+    """The bucket (or container) does not exist; the message names it."""
+
+
+class AccessDeniedError(StorageError, PermissionError):
+    """The credentials are valid but not allowed to do this."""
+
+
+class InvalidCredentialsError(StorageError, PermissionError):
+    """The backend rejected the credentials (unknown key, bad signature, expired token)."""
+
+
+class EndpointUnreachableError(StorageError, ConnectionError):
+    """The storage endpoint could not be reached; the message names it."""
 
 
 class ConcurrentUpdateError(StorageError):

@@ -7,16 +7,18 @@ built again whenever the process id changes (s3fs clients are not fork-safe).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fsspec.core import split_protocol, url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
+from . import s3
 from .errors import BackendUnavailableError
 from .names import check_name
 
@@ -26,18 +28,30 @@ __all__ = ["Location", "resolve"]
 class Location:
     """A directory on some storage: its URI for people, its path and filesystem for code."""
 
-    __slots__ = ("_fs", "_fs_args", "_fs_cls", "_fs_options", "_pid", "path", "uri")
+    __slots__ = (
+        "_fs",
+        "_fs_args",
+        "_fs_cls",
+        "_fs_options",
+        "_pid",
+        "path",
+        "protocols",
+        "uri",
+    )
 
     def __init__(
         self,
         uri: str,
         path: str,
         fs_cls: type[AbstractFileSystem],
+        *,
         fs_args: tuple[Any, ...] = (),
         fs_options: Mapping[str, Any] | None = None,
+        protocols: tuple[str, ...] = (),
     ) -> None:
         self.uri = uri.rstrip("/") or uri
         self.path = path.rstrip("/") or path
+        self.protocols = protocols  # of the URI, outermost first; () for plain paths
         self._fs_cls = fs_cls
         self._fs_args = fs_args
         self._fs_options = copy.deepcopy(dict(fs_options or {}))
@@ -55,6 +69,11 @@ class Location:
         return self._fs
 
     @property
+    def storage_options(self) -> dict[str, Any]:
+        """A copy of the options the filesystem is built with (they may hold secrets)."""
+        return copy.deepcopy(self._fs_options)
+
+    @property
     def is_local(self) -> bool:
         """True when the filesystem is the local one (plain and mounted paths, file://)."""
         return isinstance(self.fs, LocalFileSystem)
@@ -66,9 +85,23 @@ class Location:
             f"{self.uri}/{name}",
             f"{self.path}/{name}",
             self._fs_cls,
-            self._fs_args,
-            self._fs_options,
+            fs_args=self._fs_args,
+            fs_options=self._fs_options,
+            protocols=self.protocols,
         )
+
+    @contextlib.contextmanager
+    def storage_errors(self) -> Iterator[None]:
+        """Translate the backend's errors into the package's (the cause kept), once, here."""
+        try:
+            yield
+        except Exception as exc:
+            better = None
+            if self.protocols and self.protocols[-1] in s3.S3_PROTOCOLS:
+                better = s3.translate_error(exc, self.uri, self.fs)
+            if better is None:
+                raise
+            raise better from exc
 
     def join(self, name: str) -> str:
         """The filesystem path of `name` below this location (no checks: internal names)."""
@@ -81,6 +114,7 @@ class Location:
             "fs_cls": self._fs_cls,
             "fs_args": self._fs_args,
             "fs_options": self._fs_options,
+            "protocols": self.protocols,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -97,10 +131,17 @@ class Location:
         return f"Location({self.uri!r})"
 
 
-def resolve(target: str | os.PathLike[str] | Location, **storage_options: Any) -> Location:
+def resolve(
+    target: str | os.PathLike[str] | Location,
+    *,
+    pool_size: int = s3.DEFAULT_POOL,
+    **storage_options: Any,
+) -> Location:
     """Resolve a URI, a local path, an ``os.PathLike`` or a ``upath.UPath`` to a `Location`.
 
     Backend detection is fsspec's. Plain paths become absolute local paths (``~`` expanded).
+    S3 options are completed by `s3.storage_options` (client config, timeouts, a connection
+    pool of `pool_size`).
 
     Raises:
         BackendUnavailableError: fsspec knows no such protocol, or its package is missing.
@@ -110,17 +151,38 @@ def resolve(target: str | os.PathLike[str] | Location, **storage_options: Any) -
         return target
     upath = sys.modules.get("upath")
     if upath is not None and isinstance(target, upath.UPath):
+        protocols = s3.protocols_of(str(target))
         options = {**target.storage_options, **storage_options}
-        fs = _build(str(target), lambda: type(target.fs)(**copy.deepcopy(options)))
-        return Location(str(target), target.path, type(fs), fs.storage_args, fs.storage_options)
+        options = s3.storage_options(protocols, options, pool_size)
+        fs = _build(str(target), lambda: type(target.fs)(**_fresh(options)))
+        return _located(str(target), target.path, fs, protocols)
     if not isinstance(target, (str, os.PathLike)):
         msg = f"artifacts URI must be a str, os.PathLike or UPath, not {type(target).__name__}"
         raise TypeError(msg)
     uri = os.fspath(target)
     if split_protocol(uri)[0] is None:
         uri = os.path.abspath(os.path.expanduser(uri))
-    fs, path = _build(uri, lambda: url_to_fs(uri, **copy.deepcopy(storage_options)))
-    return Location(uri, path, type(fs), fs.storage_args, fs.storage_options)
+    protocols = s3.protocols_of(uri)
+    options = s3.storage_options(protocols, storage_options, pool_size)
+    fs, path = _build(uri, lambda: url_to_fs(uri, **_fresh(options)))
+    return _located(uri, path, fs, protocols)
+
+
+def _located(uri: str, path: str, fs: AbstractFileSystem, protocols: tuple[str, ...]) -> Location:
+    return Location(
+        uri,
+        path,
+        type(fs),
+        fs_args=fs.storage_args,
+        fs_options=fs.storage_options,
+        protocols=protocols,
+    )
+
+
+def _fresh(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options for a new, uncached instance: a cached one may carry options that botocore
+    has since rewritten in place (``retries``), and we record the options we are given."""
+    return {**copy.deepcopy(dict(options)), "skip_instance_cache": True}
 
 
 def _build(uri: str, factory: Any) -> Any:

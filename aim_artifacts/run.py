@@ -72,7 +72,8 @@ class _Downloader:
         local = local_target(os.fspath(dest), artifact.name)
         expected = Stored(artifact.size, artifact.sha256) if artifact.sha256 else None
         try:
-            download_file(self.location, self.location.join(artifact.name), local, expected)
+            with self.location.storage_errors():
+                download_file(self.location, self.location.join(artifact.name), local, expected)
         except FileNotFoundError as exc:
             if os.path.isdir(os.path.dirname(local)):
                 msg = f"artifact {artifact.name!r} is missing from {self.location.uri}"
@@ -94,7 +95,7 @@ class Run:
         run_hash: str | None = None,
         *,
         artifacts_uri: Any = None,
-        max_workers: int = 8,
+        max_concurrency: int = 8,
         **storage_options: Any,
     ) -> None:
         """
@@ -102,7 +103,8 @@ class Run:
             run_hash: the hash of a run to reopen; None starts a new run.
             artifacts_uri: as for `set_artifacts_uri`; None waits for that call or falls
                 back to the ``AIM_ARTIFACTS_URI`` environment variable.
-            max_workers: background uploads that run at once.
+            max_concurrency: uploads that run at once (S3's connection pool is sized to
+                match).
             **storage_options: passed to the filesystem with `artifacts_uri`.
 
         Raises:
@@ -114,7 +116,7 @@ class Run:
             raise TypeError(msg)
         self.hash = check_run_hash(run_hash) if run_hash is not None else new_run_hash()
         self._reopened = run_hash is not None
-        self._max_workers = max_workers
+        self._max_concurrency = max_concurrency
         self._location: Location | None = None
         self._journal: Journal | None = None
         self._state = RunState()
@@ -156,7 +158,8 @@ class Run:
             ArtifactsURIAlreadySetError: a different URI was set before.
         """
         self._this_process()
-        location = resolve(uri, **storage_options).child(self.hash)
+        location = resolve(uri, pool_size=self._max_concurrency, **storage_options)
+        location = location.child(self.hash)
         with self._lock:
             if self._location is not None:
                 if self._location.uri == location.uri:
@@ -168,7 +171,8 @@ class Run:
                 raise ArtifactsURIAlreadySetError(msg)
             journal = Journal(location, self.hash, _Downloader(location))
             if self._reopened:
-                self._state.merge(journal.load())
+                with location.storage_errors():
+                    self._state.merge(journal.load())
             self._location, self._journal = location, journal
 
     def _require_location(self) -> tuple[Location, Journal]:
@@ -222,7 +226,8 @@ class Run:
         try:
             return future.result()[0]
         except UploadError as exc:
-            raise exc.failures[name] from None
+            failure = exc.failures[name]
+        raise failure  # the upload's own error, its cause kept, outside the batch's
 
     def log_artifacts(
         self, path: str | os.PathLike[str], name: str | None = None, *, block: bool = False
@@ -306,7 +311,8 @@ class Run:
                 self._executor.shutdown(wait=True)
                 self._executor = None
             if self._dirty and self._journal is not None:
-                self._state.merge(self._journal.compact())
+                with self._journal.location.storage_errors():
+                    self._state.merge(self._journal.compact())
                 self._dirty = False
 
     def __enter__(self) -> Run:
@@ -349,7 +355,7 @@ class Run:
         self._check_open()
         check_name(name)
         location, journal = self._require_location()
-        with self._lock:
+        with self._lock, location.storage_errors():
             if name not in self._state.artifacts():
                 self._state.merge(journal.load())
             if name not in self._state.artifacts():
@@ -357,7 +363,8 @@ class Run:
                 raise ArtifactNotFoundError(msg)
         self._commit(journal, deleted=[name])
         try:
-            location.fs.rm_file(location.join(name))
+            with location.storage_errors():
+                location.fs.rm_file(location.join(name))
         except FileNotFoundError:
             log.warning("artifact %s had no object at %s", name, location.join(name))
 
@@ -393,7 +400,7 @@ class Run:
 
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._max_workers, "aim-artifacts")
+                self._executor = ThreadPoolExecutor(self._max_concurrency, "aim-artifacts")
             self._pending.add(batch)
             _runs_with_uploads.add(self)
             for job in jobs:
@@ -421,7 +428,8 @@ class Run:
             batch.set_result([results[j.name] for j in jobs])
 
     def _store(self, location: Location, job: _Job) -> Artifact:
-        stored = store_file(job.source, location, location.join(job.name))
+        with location.storage_errors():
+            stored = store_file(job.source, location, location.join(job.name))
         return attrs.evolve(self._pending_record(job), size=stored.size, sha256=stored.sha256)
 
     def _pending_record(self, job: _Job) -> Artifact:
@@ -441,14 +449,16 @@ class Run:
     def _commit(
         self, journal: Journal, records: Sequence[Artifact] = (), deleted: Sequence[str] = ()
     ) -> None:
-        changes = journal.record(records, deleted)
+        with journal.location.storage_errors():
+            changes = journal.record(records, deleted)
         with self._lock:
             self._state.merge(changes)
             self._dirty = True
             self._entries_written += 1
             compact = self._entries_written % COMPACT_EVERY == 0
         if compact:
-            folded = journal.compact()
+            with journal.location.storage_errors():
+                folded = journal.compact()
             with self._lock:
                 self._state.merge(folded)
 
@@ -459,7 +469,7 @@ class Run:
             return {
                 "hash": self.hash,
                 "reopened": self._reopened,
-                "max_workers": self._max_workers,
+                "max_concurrency": self._max_concurrency,
                 "location": self._location,
                 "state": self._state.changes.copy(),
                 "lifecycle": self._lifecycle,
@@ -468,7 +478,7 @@ class Run:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.hash = state["hash"]
         self._reopened = state["reopened"]
-        self._max_workers = state["max_workers"]
+        self._max_concurrency = state["max_concurrency"]
         self._location = state["location"]
         self._journal = None
         if self._location is not None:
@@ -504,7 +514,6 @@ def _upload_error(failures: dict[str, BaseException]) -> UploadError:
 _runs_with_uploads: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
-@atexit.register
 def _finish_uploads_at_exit() -> None:
     """Finish the background uploads of runs left open at interpreter exit and fold their
     journals; report failures on stderr (nothing else would see them)."""
@@ -513,3 +522,9 @@ def _finish_uploads_at_exit() -> None:
             run.close()
         except Exception as exc:  # noqa: BLE001 - the process is ending: say it, don't raise
             print(f"aim-artifacts: run {run.hash}: {exc}", file=sys.stderr)
+
+
+# Run before concurrent.futures shuts its pools down at exit (threading's exit hooks run in
+# reverse order of registration, and it registered on import, above): s3fs and aiohttp still
+# need to start threads while the last uploads and the sidecar fold complete.
+getattr(threading, "_register_atexit", atexit.register)(_finish_uploads_at_exit)

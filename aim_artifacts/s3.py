@@ -1,14 +1,216 @@
-"""S3 specifics: conditional writes for the sidecar (``If-Match`` / ``If-None-Match``)."""
+"""S3 specifics: Aim-compatible client config, error translation, conditional writes.
+
+``S3ArtifactStorage_clientconfig(**boto3_client_kwargs)`` takes what users pass to
+``boto3.client("s3", ...)`` and maps it to s3fs storage options:
+
+==========================  =============================
+boto3.client argument       s3fs storage option
+==========================  =============================
+aws_access_key_id           key
+aws_secret_access_key       secret
+aws_session_token           token
+endpoint_url                endpoint_url
+use_ssl                     use_ssl
+region_name                 client_kwargs["region_name"]
+verify                      client_kwargs["verify"]
+api_version                 client_kwargs["api_version"]
+aws_account_id              client_kwargs["aws_account_id"]
+config (dict or Config)     config_kwargs
+==========================  =============================
+"""
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections.abc import Mapping
 from typing import Any
 
+from fsspec.core import split_protocol
 from fsspec.spec import AbstractFileSystem
 
-__all__ = ["Conflict", "has_conditional_writes", "put_if", "read_with_etag"]
+from .errors import (
+    AccessDeniedError,
+    AimArtifactsError,
+    BucketNotFoundError,
+    EndpointUnreachableError,
+    InvalidCredentialsError,
+)
 
+__all__ = [
+    "BOTO3_TIMEOUT",
+    "Conflict",
+    "S3ArtifactStorage_clientconfig",
+    "has_conditional_writes",
+    "put_if",
+    "read_with_etag",
+    "storage_options",
+    "translate_error",
+]
+
+S3_PROTOCOLS = ("s3", "s3a")
+BOTO3_TIMEOUT = 60  # boto3's connect and read timeouts; s3fs's own are 5 s and 15 s
+DEFAULT_POOL = 10  # botocore's max_pool_connections
+
+_TOP_LEVEL = {
+    "aws_access_key_id": "key",
+    "aws_secret_access_key": "secret",
+    "aws_session_token": "token",
+    "endpoint_url": "endpoint_url",
+    "use_ssl": "use_ssl",
+}
+_CLIENT_KWARGS = ("region_name", "verify", "api_version", "aws_account_id")
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+}
+
+_client_config: dict[str, Any] = {}
+_client_config_lock = threading.Lock()
+
+
+def S3ArtifactStorage_clientconfig(**boto3_client_kwargs: Any) -> None:
+    """Use these ``boto3.client("s3", ...)`` arguments for every ``s3://`` artifacts URI
+    resolved from now on (replacing an earlier call). Storage options given to
+    ``set_artifacts_uri`` win over them.
+
+    Raises:
+        TypeError: an argument this library cannot honour (named in the message).
+    """
+    options = _from_boto3(boto3_client_kwargs)
+    with _client_config_lock:
+        _client_config.clear()
+        _client_config.update(options)
+
+
+def _from_boto3(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        if name in _TOP_LEVEL:
+            options[_TOP_LEVEL[name]] = value
+        elif name in _CLIENT_KWARGS:
+            options.setdefault("client_kwargs", {})[name] = value
+        elif name == "config":
+            options["config_kwargs"] = _config_options(value)
+        else:
+            msg = f"S3ArtifactStorage_clientconfig() cannot honour the argument {name!r}"
+            raise TypeError(msg)
+    return copy.deepcopy(options)
+
+
+def _config_options(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    provided = getattr(config, "_user_provided_options", None)  # botocore.config.Config
+    if isinstance(provided, dict):
+        return dict(provided)
+    msg = f"config must be a dict or a botocore Config, not {type(config).__name__}"
+    raise TypeError(msg)
+
+
+def storage_options(
+    target_protocols: tuple[str, ...], options: Mapping[str, Any], pool_size: int
+) -> dict[str, Any]:
+    """`options` completed for S3: boto3's timeouts, a connection pool of at least
+    `pool_size`, then the client config; the given `options` win over both. Other protocols
+    get `options` unchanged. For a chained URL the S3 layer's options are completed."""
+    given: dict[str, Any] = copy.deepcopy(dict(options))
+    if not target_protocols or target_protocols[-1] not in S3_PROTOCOLS:
+        return given
+    defaults = {
+        "config_kwargs": {
+            "connect_timeout": BOTO3_TIMEOUT,
+            "read_timeout": BOTO3_TIMEOUT,
+            "max_pool_connections": max(DEFAULT_POOL, pool_size),
+        }
+    }
+    with _client_config_lock:
+        configured = _merge(defaults, _client_config)
+    if len(target_protocols) == 1:
+        return _merge(configured, given)
+    layer = target_protocols[-1]
+    return {**given, layer: _merge(configured, given.get(layer, {}))}
+
+
+def protocols_of(uri: str) -> tuple[str, ...]:
+    """The protocols of a (possibly chained) URL, outermost first; ``()`` for a plain path."""
+    *outer, last = uri.split("::")
+    target = split_protocol(last)[0]
+    if target is None:
+        return ()
+    return (*(split_protocol(part)[0] or part for part in outer), target)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def translate_error(exc: BaseException, uri: str, fs: AbstractFileSystem) -> Exception | None:
+    """Our error for an S3 failure (missing bucket, access denied, bad credentials,
+    unreachable endpoint), or None when `exc` is none of those."""
+    if isinstance(exc, AimArtifactsError):
+        return None
+    code = _client_error_code(exc)
+    if code == "NoSuchBucket" or (code is None and "bucket does not exist" in str(exc)):
+        bucket = uri.split("://", 1)[-1].split("/", 1)[0]
+        return BucketNotFoundError(f"bucket {bucket!r} does not exist ({uri})")
+    if code in _CREDENTIAL_CODES:
+        return InvalidCredentialsError(f"S3 rejected the credentials for {uri}: {exc}")
+    if code in ("AccessDenied", "403", "AllAccessDisabled") or isinstance(exc, PermissionError):
+        return AccessDeniedError(f"access denied to {uri}: {exc}")
+    if _is_connection_error(exc):
+        endpoint = _endpoint(fs)
+        return EndpointUnreachableError(f"cannot reach the S3 endpoint {endpoint}: {exc}")
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _client_error_code(exc: BaseException) -> str | None:
+    for link in _chain(exc):
+        response = getattr(link, "response", None)
+        if isinstance(response, dict) and "Error" in response:
+            return str(response["Error"].get("Code", ""))
+    return None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    names = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"}
+    return any(
+        type(link).__name__ in names or isinstance(link, ConnectionRefusedError)
+        for link in _chain(exc)
+    )
+
+
+def _endpoint(fs: AbstractFileSystem) -> str:
+    endpoint = getattr(fs, "endpoint_url", None) or fs.storage_options.get("endpoint_url")
+    client = getattr(fs, "s3", None)
+    if endpoint is None and client is not None:
+        endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+    return str(endpoint or "(AWS default)")
+
+
+# -- conditional writes (the sidecar's compare-and-swap) -------------------------------------
 
 
 class Conflict(Exception):
@@ -60,7 +262,4 @@ def put_if(fs: AbstractFileSystem, path: str, data: bytes, etag: str | None) -> 
 def _is_conflict(exc: BaseException) -> bool:
     if isinstance(exc, FileExistsError) or type(exc).__name__ == "FileExpired":
         return True
-    cause = exc.__cause__
-    response = getattr(cause, "response", None)
-    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
-    return code in _CONFLICT_CODES
+    return _client_error_code(exc) in _CONFLICT_CODES

@@ -31,18 +31,19 @@ class Store:
     def runs(self) -> list[str]:
         """The hashes of the runs stored here, sorted."""
         fs = self._base.fs
-        fs.invalidate_cache(self._base.path)
-        try:
-            entries = fs.ls(self._base.path, detail=True)
-        except FileNotFoundError:
-            return []
-        hashes = []
-        for entry in entries:
-            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-            if entry["type"] != "directory" or not _is_run_hash(name):
-                continue
-            if Journal(self._base.child(name), name).exists():
-                hashes.append(name)
+        with self._base.storage_errors():
+            fs.invalidate_cache(self._base.path)
+            try:
+                entries = fs.ls(self._base.path, detail=True)
+            except FileNotFoundError:
+                return []
+            hashes = []
+            for entry in entries:
+                name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+                if entry["type"] != "directory" or not _is_run_hash(name):
+                    continue
+                if Journal(self._base.child(name), name).exists():
+                    hashes.append(name)
         return sorted(hashes)
 
     def run(self, run_hash: str) -> Run:
@@ -53,7 +54,9 @@ class Store:
             RunNotFoundError: no run of that hash is stored here.
         """
         check_run_hash(run_hash)
-        if not Journal(self._base.child(run_hash), run_hash).exists():
+        with self._base.storage_errors():
+            found = Journal(self._base.child(run_hash), run_hash).exists()
+        if not found:
             msg = f"no run {run_hash!r} in {self.uri}"
             raise RunNotFoundError(msg)
         return Run(run_hash, artifacts_uri=self._base)

@@ -46,7 +46,7 @@ def test_background_failure_is_raised_by_wait_and_close(
     assert sorted(info.value.failures) == ["first", "second"]
     assert all(isinstance(e, OSError) for e in info.value.failures.values())
     if kind == "s3":
-        assert "bucket does not exist" in str(info.value)
+        assert "bucket 'no-such-bucket' does not exist" in str(info.value)
     assert run.artifacts == {}
     run.wait()  # reported once
 
