@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 CHUNK = 8 * 2**20  # read size for large files; also the largest file read in one go
+PART = 16 * 2**20  # object-store write buffer (an S3 multipart part); s3fs's own is 50 MiB
+MAX_PARTS = 9_000  # S3 allows 10,000 parts: stay below it for files of any size
 TEMP_PREFIX = f"{RESERVED_PREFIX}-tmp-"
 
 Progress = Callable[[int], object]  # called with the number of bytes just moved
@@ -46,15 +48,22 @@ class Stored:
     sha256: str
 
 
+def part_size(size: int) -> int:
+    """The write buffer for an object of `size` bytes: `PART`, or larger when the object
+    would otherwise need more than `MAX_PARTS` parts."""
+    return max(PART, -(-size // MAX_PARTS))
+
+
 @contextlib.contextmanager
-def atomic_writer(location: Location, path: str) -> Iterator[IO[bytes]]:
+def atomic_writer(location: Location, path: str, size: int = 0) -> Iterator[IO[bytes]]:
     """A binary file that appears at `path` (a path of ``location.fs``) only if the block ends
-    without error; otherwise nothing is left behind and any earlier object stays intact."""
+    without error; otherwise nothing is left behind and any earlier object stays intact.
+    `size` (expected bytes) sizes the write buffer of object stores."""
     if location.is_local:
         with _local_atomic_writer(path) as f:
             yield f
         return
-    f = location.fs.open(path, "wb")
+    f = location.fs.open(path, "wb", block_size=part_size(size))
     try:
         yield f
     except BaseException:
@@ -102,7 +111,7 @@ def store_file(
     except FileNotFoundError as exc:
         msg = f"source file {source!r} does not exist"
         raise SourceNotFoundError(msg) from exc
-    with src, atomic_writer(location, path) as sink:
+    with src, atomic_writer(location, path, before.st_size) as sink:
         stored = _copy(src, sink, progress)
         after = os.fstat(src.fileno())
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
@@ -181,7 +190,7 @@ class _BackgroundWriter:
     def __init__(self, sink: IO[bytes], progress: Progress | None) -> None:
         self._sink = sink
         self._progress = progress
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="aim-artifacts-writer")
 

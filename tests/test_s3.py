@@ -23,7 +23,7 @@ from aim_artifacts import (
     UploadError,
 )
 from aim_artifacts.location import resolve
-from aim_artifacts.transfer import store_file
+from aim_artifacts.transfer import part_size, store_file
 from conftest import AWS_KEY, AWS_SECRET, BUCKET, s3_client
 from tests.servers import free_port, moto_process
 
@@ -190,10 +190,16 @@ def test_64_mib_file_goes_multipart_and_round_trips(
 
     head = s3_client(s3_server).head_object(Bucket=BUCKET, Key=f"big/{run.hash}/model.bin")
     etag = head["ETag"].strip('"')
-    assert etag.endswith("-2"), etag  # a multipart ETag: 2 parts of at most 50 MiB
+    assert etag.endswith("-4"), etag  # a multipart ETag: 4 parts of 16 MiB
     assert art.sha256 == hashlib.sha256(data).hexdigest() != etag
     out = run.download_artifacts(tmp_path / "out")
     assert Path(out[0]).read_bytes() == data
+
+
+def test_part_size_keeps_any_file_under_the_part_limit() -> None:
+    assert part_size(0) == part_size(64 * MiB) == 16 * MiB
+    huge = 5 * 2**40  # S3's largest object
+    assert huge / part_size(huge) <= 10_000
 
 
 def test_failed_multipart_upload_is_aborted(

@@ -1,0 +1,58 @@
+"""Shared helpers for the benchmark scripts: timing, reporting, servers."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the scripts run from a checkout: reuse the test servers
+    sys.path.insert(0, str(ROOT))
+
+from tests.servers import moto_process  # noqa: E402
+
+__all__ = ["ROOT", "Timing", "moto_process", "report", "time_runs"]
+
+
+class Timing:
+    """Wall-clock seconds of repeated runs."""
+
+    def __init__(self, samples: list[float]) -> None:
+        self.samples = samples
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def __str__(self) -> str:
+        return (
+            f"median {self.median:.3f}s "
+            f"(min {min(self.samples):.3f}s, max {max(self.samples):.3f}s, n={len(self.samples)})"
+        )
+
+
+def time_runs(
+    fn: Callable[[int], object], repeat: int, setup: Callable[[int], object] | None = None
+) -> Timing:
+    """Time `fn(i)` for i in range(repeat), calling `setup(i)` untimed before each."""
+    samples = []
+    for i in range(repeat):
+        if setup is not None:
+            setup(i)
+        start = time.perf_counter()
+        fn(i)
+        samples.append(time.perf_counter() - start)
+    return Timing(samples)
+
+
+def report(label: str, value: float, target: float | None, unit: str = "x") -> bool:
+    """Print one result line beside its target; True when the target is met (lower is better)."""
+    if target is None:
+        print(f"{label}: {value:.2f}{unit}")
+        return True
+    ok = value <= target
+    print(f"{label}: {value:.2f}{unit} (target <= {target:g}{unit}) {'OK' if ok else 'MISSED'}")
+    return ok
