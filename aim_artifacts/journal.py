@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from .errors import ConcurrentUpdateError
@@ -51,22 +51,24 @@ _CAS_ATTEMPTS = 50
 class Journal:
     """Reads and updates the metadata of the run stored at `location`."""
 
-    def __init__(self, location: Location, run_hash: str, downloader: Any = None) -> None:
+    def __init__(self, location: Location, run_hash: str) -> None:
         self.location = location
         self.run_hash = run_hash
-        self._downloader = downloader
         self.sidecar_path = location.join(SIDECAR_NAME)
         self.journal_path = location.join(JOURNAL_DIR)
 
-    def record(self, records: Iterable[Artifact] = (), deleted: Iterable[str] = ()) -> RunState:
-        """Store one entry with these changes; return them as a state to merge."""
-        records, deleted = list(records), list(deleted)
+    def record(
+        self, records: Iterable[Artifact] = (), deleted: Iterable[str] = ()
+    ) -> tuple[str, RunState]:
+        """Store one entry with these changes; return its revision and them as a state."""
+        raw = {r.name: r.to_dict() for r in records}
+        deleted = list(deleted)
         revision = new_revision()
-        data = encode_entry(self.run_hash, revision, records, deleted)
+        data = encode_entry(self.run_hash, revision, raw, deleted)
         store_bytes(self.location, f"{self.journal_path}/{revision}.json", data)
         state = RunState()
-        state.apply(revision, records, deleted)
-        return state
+        state.apply(revision, raw, deleted)
+        return revision, state
 
     def exists(self) -> bool:
         """True if the run has a sidecar or journal entries."""
@@ -81,11 +83,16 @@ class Journal:
         state.merge(self._read_sidecar())
         return state
 
-    def compact(self) -> RunState:
-        """Fold the journal into the sidecar; return the resulting state."""
+    def compact(self, known: RunState | None = None, mine: Collection[str] = ()) -> RunState:
+        """Fold the journal into the sidecar; return the resulting state.
+
+        Args:
+            known: changes the caller holds already (merged in; merging is idempotent).
+            mine: revisions of entries whose changes are in `known`: not read again.
+        """
         if self.location.is_local:
             with _file_lock(self.location.join(LOCK_NAME)):
-                paths, state = self._read_entries()
+                paths, state = self._read_entries(known, mine)
                 state.merge(self._read_sidecar())
                 store_bytes(self.location, self.sidecar_path, self._encode(state))
                 self._remove(paths)
@@ -93,15 +100,16 @@ class Journal:
         from . import s3  # noqa: PLC0415 - only loaded with s3fs
 
         if s3.has_conditional_writes(self.location.fs):
-            return self._compact_cas(s3)
-        state = self.load()
+            return self._compact_cas(s3, known, mine)
+        state = self._read_entries(known, mine)[1]
+        state.merge(self._read_sidecar())
         store_bytes(self.location, self.sidecar_path, self._encode(state))
         return state
 
-    def _compact_cas(self, s3: Any) -> RunState:
+    def _compact_cas(self, s3: Any, known: RunState | None, mine: Collection[str]) -> RunState:
         fs = self.location.fs
         for attempt in range(_CAS_ATTEMPTS):
-            paths, state = self._read_entries()
+            paths, state = self._read_entries(known, mine)
             try:
                 data, etag = s3.read_with_etag(fs, self.sidecar_path)
                 if data is not None:
@@ -120,7 +128,7 @@ class Journal:
         return encode_sidecar(self.run_hash, state)
 
     def _decode_sidecar(self, data: bytes) -> RunState:
-        return decode_sidecar(data, where=self.sidecar_path, downloader=self._downloader)
+        return decode_sidecar(data, where=self.sidecar_path)
 
     def _read_sidecar(self) -> RunState:
         try:
@@ -138,17 +146,23 @@ class Journal:
             return []
         return sorted(p for p in paths if _ENTRY.fullmatch(p.rsplit("/", 1)[-1]))
 
-    def _read_entries(self) -> tuple[list[str], RunState]:
-        """Paths of the entries read and the state they hold; entries removed meanwhile by a
-        compaction are skipped (the sidecar has them)."""
+    def _read_entries(
+        self, known: RunState | None = None, mine: Collection[str] = ()
+    ) -> tuple[list[str], RunState]:
+        """The journal's entries as (paths, their state merged with `known`). Entries named
+        in `mine` are not read (`known` has them); entries removed meanwhile by another
+        fold are skipped (the sidecar has them)."""
         paths = self._entry_paths()
         state = RunState()
-        if not paths:
-            return [], state
-        contents = self.location.fs.cat(paths, on_error="omit")
+        if known is not None:
+            state.merge(known)
+        mine = {f"{revision}.json" for revision in mine}
+        ours = [p for p in paths if p.rsplit("/", 1)[-1] in mine]
+        others = [p for p in paths if p.rsplit("/", 1)[-1] not in mine]
+        contents = self.location.fs.cat(others, on_error="omit") if others else {}
         for path, data in contents.items():
-            state.merge(decode_entry(data, where=path, downloader=self._downloader))
-        return list(contents), state
+            state.merge(decode_entry(data, where=path))
+        return ours + list(contents), state
 
     def _remove(self, paths: list[str]) -> None:
         if not paths:

@@ -13,6 +13,7 @@ __all__ = ["RESERVED_PREFIX", "check_name", "check_run_hash", "join_name", "new_
 RESERVED_PREFIX = ".aim-artifacts"
 
 _RUN_HASH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def new_run_hash() -> str:
@@ -62,7 +63,7 @@ def _problem(name: str) -> str | None:
         return "it must be relative (no leading '/')"
     if "\\" in name:
         return "use '/' to separate parts, not '\\'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         return "it contains a control character"
     for part in name.split("/"):
         if part == "":

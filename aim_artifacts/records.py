@@ -28,7 +28,7 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     Raises:
         InvalidMetadataError: it is not a mapping with str keys that JSON can encode.
     """
-    if metadata is None:
+    if not metadata and isinstance(metadata, (dict, type(None))):
         return {}
     if not isinstance(metadata, Mapping):
         msg = f"metadata must be a dict, not {type(metadata).__name__}"

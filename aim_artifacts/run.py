@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 ENV_URI = "AIM_ARTIFACTS_URI"
 COMPACT_EVERY = 256  # journal entries a Run writes before it folds them into the sidecar
+REMOTE_CONCURRENCY = 8  # default uploads at once to object stores
+LOCAL_CONCURRENCY = 1  # ... and to local paths: measured fastest for small files on 2 cores
 
 
 class _Lifecycle(enum.Enum):
@@ -58,7 +60,7 @@ class _Job:
     name: str
     metadata: dict[str, Any]
     created_at: dt.datetime
-    size: int
+    size: int | None  # known up front for single files; read when needed for directories
 
 
 @attrs.frozen
@@ -95,7 +97,7 @@ class Run:
         run_hash: str | None = None,
         *,
         artifacts_uri: Any = None,
-        max_concurrency: int = 8,
+        max_concurrency: int | None = None,
         **storage_options: Any,
     ) -> None:
         """
@@ -103,8 +105,9 @@ class Run:
             run_hash: the hash of a run to reopen; None starts a new run.
             artifacts_uri: as for `set_artifacts_uri`; None waits for that call or falls
                 back to the ``AIM_ARTIFACTS_URI`` environment variable.
-            max_concurrency: uploads that run at once (S3's connection pool is sized to
-                match).
+            max_concurrency: uploads that run at once; by default 8 on object stores (S3's
+                connection pool is sized to match) and 1 on local and mounted paths, where
+                more threads only contend for the GIL (raise it for high-latency mounts).
             **storage_options: passed to the filesystem with `artifacts_uri`.
 
         Raises:
@@ -119,10 +122,11 @@ class Run:
         self._max_concurrency = max_concurrency
         self._location: Location | None = None
         self._journal: Journal | None = None
-        self._state = RunState()
+        self._state = RunState()  # raw records, as stored
+        self._built: dict[str, tuple[str, Artifact]] = {}  # name -> (revision, record)
+        self._downloader: _Downloader | None = None
         self._lifecycle = _Lifecycle.OPEN
-        self._entries_written = 0
-        self._dirty = False
+        self._written: set[str] = set()  # revisions of the journal entries this Run wrote
         self._init_process()
         if artifacts_uri is not None:
             self.set_artifacts_uri(artifacts_uri, **storage_options)
@@ -158,7 +162,8 @@ class Run:
             ArtifactsURIAlreadySetError: a different URI was set before.
         """
         self._this_process()
-        location = resolve(uri, pool_size=self._max_concurrency, **storage_options)
+        pool_size = self._max_concurrency or REMOTE_CONCURRENCY
+        location = resolve(uri, pool_size=pool_size, **storage_options)
         location = location.child(self.hash)
         with self._lock:
             if self._location is not None:
@@ -169,11 +174,14 @@ class Run:
                     "the artifacts URI is set once per run"
                 )
                 raise ArtifactsURIAlreadySetError(msg)
-            journal = Journal(location, self.hash, _Downloader(location))
+            journal = Journal(location, self.hash)
+            self._downloader = _Downloader(location)
             if self._reopened:
                 with location.storage_errors():
                     self._state.merge(journal.load())
             self._location, self._journal = location, journal
+            if self._reopened:
+                self._artifacts()  # every record checked now, not on first use
 
     def _require_location(self) -> tuple[Location, Journal]:
         if self._location is None:
@@ -220,7 +228,7 @@ class Run:
             raise SourceIsDirectoryError(msg)
         name = check_name(os.path.basename(source) if name is None else name)
         job = _Job(source, name, check_metadata(metadata), _now(), st.st_size)
-        future = self._submit([job])
+        future = self._submit([job], block=block)
         if not block:
             return self._pending_record(job)
         try:
@@ -257,14 +265,14 @@ class Run:
         created_at = _now()
         for directory, dirnames, filenames in os.walk(root):
             dirnames.sort()
+            relative_dir = _posix(os.path.relpath(directory, root))
+            base = prefix if relative_dir == "." else join_name(prefix, relative_dir)
             for filename in sorted(filenames):
-                source = os.path.join(directory, filename)
-                relative = PurePath(os.path.relpath(source, root)).as_posix()
-                size = _stat(source).st_size
-                jobs.append(_Job(source, join_name(prefix, relative), {}, created_at, size))
+                name = join_name(base, filename)
+                jobs.append(_Job(os.path.join(directory, filename), name, {}, created_at, None))
         if not jobs:
             return []
-        future = self._submit(jobs)
+        future = self._submit(jobs, block=block)
         if block:
             return future.result()
         return [self._pending_record(job) for job in jobs]
@@ -310,10 +318,8 @@ class Run:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
-            if self._dirty and self._journal is not None:
-                with self._journal.location.storage_errors():
-                    self._state.merge(self._journal.compact())
-                self._dirty = False
+            if self._written and self._journal is not None:
+                self._fold(self._journal)
 
     def __enter__(self) -> Run:
         return self
@@ -325,9 +331,25 @@ class Run:
 
     @property
     def artifacts(self) -> dict[str, Artifact]:
-        """The run's fully stored artifacts by name (a copy, in name order)."""
+        """The run's fully stored artifacts by name (a copy, in name order).
+
+        Raises:
+            SidecarError: a stored record is invalid (the message says where).
+        """
         with self._lock:
-            return self._state.artifacts()
+            return self._artifacts()
+
+    def _artifacts(self) -> dict[str, Artifact]:
+        """Build (once per revision) and return the live records; hold the lock."""
+        result = {}
+        for name, (revision, raw) in self._state.live().items():
+            built = self._built.get(name)
+            if built is None or built[0] != revision:
+                where = f"{self.artifacts_uri}/.aim-artifacts.json: artifacts[{name!r}]"
+                record = Artifact.from_dict(raw, where=where, downloader=self._downloader)
+                built = self._built[name] = (revision, record)
+            result[name] = built[1]
+        return result
 
     def download_artifacts(
         self, dest_dir: str | os.PathLike[str], prefix: str | None = None
@@ -356,9 +378,9 @@ class Run:
         check_name(name)
         location, journal = self._require_location()
         with self._lock, location.storage_errors():
-            if name not in self._state.artifacts():
+            if name not in self._state.live():
                 self._state.merge(journal.load())
-            if name not in self._state.artifacts():
+            if name not in self._state.live():
                 msg = f"run {self.hash} has no artifact {name!r}"
                 raise ArtifactNotFoundError(msg)
         self._commit(journal, deleted=[name])
@@ -376,11 +398,25 @@ class Run:
             msg = f"run {self.hash} is closed: it takes no more artifacts"
             raise RunClosedError(msg)
 
-    def _submit(self, jobs: list[_Job]) -> Future[list[Artifact]]:
+    def _submit(self, jobs: list[_Job], *, block: bool) -> Future[list[Artifact]]:
         """Start storing `jobs` concurrently; the returned future completes once they are
-        recorded (successes) or failed (an `UploadError`)."""
+        recorded (successes) or failed (an `UploadError`). A blocking call with one worker
+        runs on the caller's thread: no hand-offs."""
         location, journal = self._require_location()
+        workers = self._max_concurrency or (
+            LOCAL_CONCURRENCY if location.is_local else REMOTE_CONCURRENCY
+        )
         batch: Future[list[Artifact]] = Future()
+        if block and workers == 1:
+            done: dict[str, Artifact] = {}
+            failed: dict[str, BaseException] = {}
+            for job in jobs:
+                try:
+                    done[job.name] = self._store(location, job)
+                except Exception as exc:  # noqa: BLE001 - reported with the batch, as below
+                    failed[job.name] = exc
+            self._finish_batch(journal, jobs, done, failed, batch)
+            return batch
         results: dict[str, Artifact] = {}
         failures: dict[str, BaseException] = {}
         remaining = [len(jobs)]
@@ -400,7 +436,7 @@ class Run:
 
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._max_concurrency, "aim-artifacts")
+                self._executor = ThreadPoolExecutor(workers, "aim-artifacts")
             self._pending.add(batch)
             _runs_with_uploads.add(self)
             for job in jobs:
@@ -430,37 +466,50 @@ class Run:
     def _store(self, location: Location, job: _Job) -> Artifact:
         with location.storage_errors():
             stored = store_file(job.source, location, location.join(job.name))
-        return attrs.evolve(self._pending_record(job), size=stored.size, sha256=stored.sha256)
+        return self._record(job, stored.size, stored.sha256)
 
     def _pending_record(self, job: _Job) -> Artifact:
+        """The record a non-blocking log returns: its sha256 is not known yet."""
+        size = job.size if job.size is not None else _stat(job.source).st_size
+        return self._record(job, size, None)
+
+    def _record(self, job: _Job, size: int, sha256: str | None) -> Artifact:
         location, _ = self._require_location()
         return Artifact(
             name=job.name,
-            path=PurePath(job.source).as_posix(),
+            path=_posix(job.source),
             uri=f"{location.uri}/{job.name}",
-            size=job.size,
-            sha256=None,
+            size=size,
+            sha256=sha256,
             created_at=job.created_at,
             content_type=mimetypes.guess_type(job.name)[0] or "application/octet-stream",
             metadata=job.metadata,
-            downloader=_Downloader(location),
+            downloader=self._downloader,
         )
 
     def _commit(
         self, journal: Journal, records: Sequence[Artifact] = (), deleted: Sequence[str] = ()
     ) -> None:
         with journal.location.storage_errors():
-            changes = journal.record(records, deleted)
+            revision, changes = journal.record(records, deleted)
         with self._lock:
             self._state.merge(changes)
-            self._dirty = True
-            self._entries_written += 1
-            compact = self._entries_written % COMPACT_EVERY == 0
-        if compact:
-            with journal.location.storage_errors():
-                folded = journal.compact()
-            with self._lock:
-                self._state.merge(folded)
+            self._built.update((r.name, (revision, r)) for r in records)
+            _runs_with_uploads.add(self)  # folded at exit if never closed
+            self._written.add(revision)
+            fold = len(self._written) >= COMPACT_EVERY
+        if fold:
+            self._fold(journal)
+
+    def _fold(self, journal: Journal) -> None:
+        """Fold the journal into the sidecar, passing what this Run already holds."""
+        with self._lock:
+            known, mine = RunState(dict(self._state.changes)), set(self._written)
+        with journal.location.storage_errors():
+            folded = journal.compact(known, mine)
+        with self._lock:
+            self._state.merge(folded)
+            self._written -= mine
 
     # -- pickling and display ----------------------------------------------------------------
 
@@ -482,15 +531,21 @@ class Run:
         self._location = state["location"]
         self._journal = None
         if self._location is not None:
-            self._journal = Journal(self._location, self.hash, _Downloader(self._location))
+            self._journal = Journal(self._location, self.hash)
+        self._downloader = _Downloader(self._location) if self._location else None
         self._state = RunState(state["state"])
+        self._built = {}
         self._lifecycle = state["lifecycle"]
-        self._entries_written = 0
-        self._dirty = False
+        self._written = set()
         self._init_process()
 
     def __repr__(self) -> str:
         return f"Run(hash={self.hash!r}, artifacts_uri={self.artifacts_uri!r})"
+
+
+def _posix(path: str) -> str:
+    """`path` with ``/`` separators (already so on POSIX)."""
+    return path if os.sep == "/" else PurePath(path).as_posix()
 
 
 def _now() -> dt.datetime:

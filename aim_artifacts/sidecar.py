@@ -5,11 +5,16 @@ deletion. Each change carries a *revision* (``<20-digit ns time>-<random hex>``)
 newest revision wins, so merging states is order-free and idempotent: a stale snapshot or an
 entry read twice never loses or revives anything.
 
-Sidecar (``.aim-artifacts.json``)::
+Records stay plain JSON objects here: merging and folding never pay for building them.
+`Artifact.from_dict` validates each one where a run is loaded. This module checks the
+structure, the names (so nothing can point outside the run) and the revisions.
 
-    {"format": "aim-artifacts/1", "run": "<hash>",
-     "artifacts": {"<name>": {<record>, "revision": "..."}},
-     "deleted": {"<name>": "<revision>"}}
+Sidecar (``.aim-artifacts.json``), one artifact per line::
+
+    {"format": "aim-artifacts/1", "run": "<hash>", "artifacts": {
+    "<name>": {<record>, "revision": "..."},
+    ...},
+    "deleted": {"<name>": "<revision>"}}
 
 Journal entry (``.aim-artifacts.d/<revision>.json``): the same with one ``revision`` for all
 its changes and ``deleted`` as a list of names.
@@ -28,14 +33,23 @@ import attrs
 
 from .errors import SidecarError, UnsupportedFormatError
 from .names import check_name
-from .records import Artifact
 
-__all__ = ["FORMAT", "RunState", "decode_entry", "decode_sidecar", "encode_entry", "new_revision"]
+__all__ = [
+    "FORMAT",
+    "RunState",
+    "decode_entry",
+    "decode_sidecar",
+    "encode_entry",
+    "encode_sidecar",
+    "new_revision",
+]
 
 FORMAT_NAME = "aim-artifacts"
 MAJOR = 1
 FORMAT = f"{FORMAT_NAME}/{MAJOR}"
 _REVISION = re.compile(r"\d{20}-[0-9a-f]{12}")
+
+Record = dict[str, Any]
 
 
 def new_revision() -> str:
@@ -47,14 +61,17 @@ def new_revision() -> str:
 class RunState:
     """Each name's newest change: ``(revision, record)``, the record ``None`` when deleted."""
 
-    changes: dict[str, tuple[str, Artifact | None]] = attrs.field(factory=dict)
+    changes: dict[str, tuple[str, Record | None]] = attrs.field(factory=dict)
 
     def apply(
-        self, revision: str, records: Iterable[Artifact] = (), deleted: Iterable[str] = ()
+        self,
+        revision: str,
+        records: Mapping[str, Record] | None = None,
+        deleted: Iterable[str] = (),
     ) -> None:
         """Apply one entry's changes where they are newer than what is known."""
-        for record in records:
-            self._set(record.name, revision, record)
+        for name, record in (records or {}).items():
+            self._set(name, revision, record)
         for name in deleted:
             self._set(name, revision, None)
 
@@ -63,30 +80,35 @@ class RunState:
         for name, (revision, record) in other.changes.items():
             self._set(name, revision, record)
 
-    def artifacts(self) -> dict[str, Artifact]:
-        """The live records, by name, in name order."""
-        return {n: r for n, (_, r) in sorted(self.changes.items()) if r is not None}
+    def live(self) -> dict[str, tuple[str, Record]]:
+        """``{name: (revision, record)}`` of the artifacts not deleted, in name order."""
+        return {n: (v, r) for n, (v, r) in sorted(self.changes.items()) if r is not None}
 
-    def _set(self, name: str, revision: str, record: Artifact | None) -> None:
+    def _set(self, name: str, revision: str, record: Record | None) -> None:
         known = self.changes.get(name)
         if known is None or known[0] < revision:
             self.changes[name] = (revision, record)
 
 
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_sidecar(run_hash: str, state: RunState) -> bytes:
-    """The sidecar JSON for `state`."""
-    artifacts = {}
+    """The sidecar JSON for `state`, one artifact per line."""
+    artifacts = []
     deleted = {}
     for name, (revision, record) in sorted(state.changes.items()):
         if record is None:
             deleted[name] = revision
         else:
-            artifacts[name] = {**record.to_dict(), "revision": revision}
-    doc = {"format": FORMAT, "run": run_hash, "artifacts": artifacts, "deleted": deleted}
-    return json.dumps(doc, indent=1, ensure_ascii=False).encode()
+            artifacts.append(f"{_dump(name)}:{_dump({**record, 'revision': revision})}")
+    head = f'{{"format":{_dump(FORMAT)},"run":{_dump(run_hash)},"artifacts":{{\n'
+    tail = f'\n}},\n"deleted":{_dump(deleted)}}}\n'
+    return (head + ",\n".join(artifacts) + tail).encode()
 
 
-def decode_sidecar(data: bytes, *, where: str, downloader: Any = None) -> RunState:
+def decode_sidecar(data: bytes, *, where: str) -> RunState:
     """Parse a sidecar.
 
     Raises:
@@ -97,11 +119,9 @@ def decode_sidecar(data: bytes, *, where: str, downloader: Any = None) -> RunSta
     state = RunState()
     for name, value in _get(doc, "artifacts", dict, where).items():
         here = f"{where}: artifacts[{name!r}]"
-        record = Artifact.from_dict(value, where=here, downloader=downloader)
-        if record.name != name:
-            msg = f"{here}.name: {record.name!r} differs from its key"
-            raise SidecarError(msg)
-        state.changes[name] = (_revision(value.get("revision"), f"{here}.revision"), record)
+        record = _record(name, value, here)
+        revision = _revision(record.pop("revision", None), f"{here}.revision")
+        state.changes[name] = (revision, record)
     for name, revision in _get(doc, "deleted", dict, where).items():
         here = f"{where}: deleted[{name!r}]"
         state.apply(_revision(revision, here), deleted=[_name(name, here)])
@@ -109,20 +129,20 @@ def decode_sidecar(data: bytes, *, where: str, downloader: Any = None) -> RunSta
 
 
 def encode_entry(
-    run_hash: str, revision: str, records: Iterable[Artifact], deleted: Iterable[str] = ()
+    run_hash: str, revision: str, records: Mapping[str, Record], deleted: Iterable[str] = ()
 ) -> bytes:
     """A journal entry: one revision for all its changes."""
     doc = {
         "format": FORMAT,
         "run": run_hash,
         "revision": revision,
-        "artifacts": {r.name: r.to_dict() for r in records},
+        "artifacts": records,
         "deleted": sorted(deleted),
     }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return _dump(doc).encode()
 
 
-def decode_entry(data: bytes, *, where: str, downloader: Any = None) -> RunState:
+def decode_entry(data: bytes, *, where: str) -> RunState:
     """Parse a journal entry into the state it describes.
 
     Raises:
@@ -131,14 +151,13 @@ def decode_entry(data: bytes, *, where: str, downloader: Any = None) -> RunState
     """
     doc = _load(data, where)
     revision = _revision(doc.get("revision"), f"{where}: revision")
-    records = []
-    for name, value in _get(doc, "artifacts", dict, where).items():
-        here = f"{where}: artifacts[{name!r}]"
-        record = Artifact.from_dict(value, where=here, downloader=downloader)
-        records.append(record)
-    deleted = _get(doc, "deleted", list, where)
+    records = {
+        name: _record(name, value, f"{where}: artifacts[{name!r}]")
+        for name, value in _get(doc, "artifacts", dict, where).items()
+    }
+    deleted = [_name(n, f"{where}: deleted") for n in _get(doc, "deleted", list, where)]
     state = RunState()
-    state.apply(revision, records, [_name(n, f"{where}: deleted") for n in deleted])
+    state.apply(revision, records, deleted)
     return state
 
 
@@ -172,6 +191,17 @@ def _get(doc: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
         msg = f"{where}: {key}: expected {kind.__name__}, got {type(value).__name__}"
         raise SidecarError(msg)
     return value
+
+
+def _record(name: str, value: Any, where: str) -> Record:
+    _name(name, where)
+    if not isinstance(value, dict):
+        msg = f"{where}: expected an object, got {type(value).__name__}"
+        raise SidecarError(msg)
+    if value.get("name") != name:
+        msg = f"{where}.name: {value.get('name')!r} differs from its key"
+        raise SidecarError(msg)
+    return dict(value)
 
 
 def _revision(value: Any, where: str) -> str:

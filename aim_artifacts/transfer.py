@@ -74,14 +74,41 @@ def atomic_writer(location: Location, path: str, size: int = 0) -> Iterator[IO[b
     f.close()
 
 
+def _open_temp(path: str) -> tuple[str, int]:
+    """A new temp file beside `path` (its directory made if missing): name and descriptor."""
+    directory = os.path.dirname(path)
+    temp = f"{directory}/{TEMP_PREFIX}{secrets.token_hex(8)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return temp, os.open(temp, flags, 0o666)
+    except FileNotFoundError:  # first file in this directory: one makedirs, not one per file
+        os.makedirs(directory, exist_ok=True)
+        return temp, os.open(temp, flags, 0o666)
+
+
 @contextlib.contextmanager
 def _local_atomic_writer(path: str) -> Iterator[IO[bytes]]:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+    temp, fd = _open_temp(path)
     try:
-        with open(temp, "wb") as f:
+        with open(fd, "wb") as f:
             yield f
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def _write_local(path: str, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, then rename it into place."""
+    temp, fd = _open_temp(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -91,8 +118,11 @@ def _local_atomic_writer(path: str) -> Iterator[IO[bytes]]:
 
 def store_bytes(location: Location, path: str, data: bytes) -> Stored:
     """Write `data` atomically at `path` and return its size and sha256."""
-    with atomic_writer(location, path) as f:
-        f.write(data)
+    if location.is_local:
+        _write_local(path, data)
+    else:
+        with atomic_writer(location, path, len(data)) as f:
+            f.write(data)
     return Stored(len(data), hashlib.sha256(data).hexdigest())
 
 
@@ -106,23 +136,39 @@ def store_file(
         SourceChangedError: `source` changed while it was read (nothing is stored).
     """
     try:
-        before = os.stat(source)
         src = open(source, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError as exc:
         msg = f"source file {source!r} does not exist"
         raise SourceNotFoundError(msg) from exc
-    with src, atomic_writer(location, path, before.st_size) as sink:
-        stored = _copy(src, sink, progress)
-        after = os.fstat(src.fileno())
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
-            stored.size != before.st_size
-        ):
-            msg = (
-                f"source file {source!r} changed while it was stored "
-                f"({before.st_size} bytes before, {stored.size} read, {after.st_size} after)"
-            )
-            raise SourceChangedError(msg)
+    with src:
+        before = os.fstat(src.fileno())
+        # Copy exactly the bytes the file had: a file still being appended to is not chased.
+        size = before.st_size
+        if location.is_local and size <= CHUNK:  # the common case: one read, one write
+            data = src.read(size)
+            _check_unchanged(source, before, os.fstat(src.fileno()), len(data))
+            _write_local(path, data)
+            if progress:
+                progress(size)
+            return Stored(size, hashlib.sha256(data).hexdigest())
+        with atomic_writer(location, path, size) as sink:
+            if location.is_local:
+                stored = _copy_local(source, src, sink, size, progress)
+            else:
+                stored = _copy(src, sink, progress, limit=size)
+            _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
     return stored
+
+
+def _check_unchanged(source: str, before: os.stat_result, after: os.stat_result, read: int) -> None:
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+        read != before.st_size
+    ):
+        msg = (
+            f"source file {source!r} changed while it was stored "
+            f"({before.st_size} bytes before, {read} read, {after.st_size} after)"
+        )
+        raise SourceChangedError(msg)
 
 
 def download_file(
@@ -165,11 +211,90 @@ def local_target(dest_dir: str, name: str) -> str:
     return target
 
 
-def _copy(src: IO[bytes], sink: IO[bytes], progress: Progress | None) -> Stored:
-    """Copy `src` to `sink`; large streams write on a second thread while this one hashes."""
-    first = src.read(CHUNK)
+def _copy_local(
+    source: str, src: IO[bytes], sink: IO[bytes], size: int, progress: Progress | None
+) -> Stored:
+    """Copy `size` bytes in the kernel (``copy_file_range`` / ``sendfile``) while a second
+    thread hashes the same bytes of `source`: the two overlap, as fast as the slower of them.
+    The caller's before/after stat check catches a source changed between the two reads."""
+    hashed: list[Stored] = []
+    failure: list[BaseException] = []
+
+    def hash_source() -> None:
+        try:
+            with open(source, "rb") as f:
+                hashed.append(_hash(f, size))
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            failure.append(exc)
+
+    hasher = threading.Thread(target=hash_source, name="aim-artifacts-hash")
+    hasher.start()
+    try:
+        copied = _kernel_copy(src.fileno(), sink.fileno(), size, progress)
+    finally:
+        hasher.join()
+    if failure:
+        raise failure[0]
+    if copied != size or hashed[0].size != size:
+        msg = f"source file {source!r} changed while it was stored"
+        raise SourceChangedError(msg)
+    return hashed[0]
+
+
+def _hash(f: IO[bytes], size: int) -> Stored:
+    """sha256 of the first `size` bytes of `f` (fewer if it is shorter)."""
+    digest = hashlib.sha256()
+    buffer = memoryview(bytearray(2**20))
+    done = 0
+    while done < size and (n := f.readinto(buffer[: min(len(buffer), size - done)])):  # type: ignore[attr-defined]
+        digest.update(buffer[:n])
+        done += n
+    return Stored(done, digest.hexdigest())
+
+
+def _kernel_copy(src_fd: int, dst_fd: int, size: int, progress: Progress | None) -> int:
+    """Copy `size` bytes of `src_fd` to `dst_fd` without passing them through Python."""
+    copied = 0
+    copy_range = getattr(os, "copy_file_range", None)
+    while copied < size:
+        block = min(64 * 2**20, size - copied)
+        try:
+            if copy_range is not None:
+                n = copy_range(src_fd, dst_fd, block)
+            else:
+                n = os.sendfile(dst_fd, src_fd, None, block)
+        except OSError:  # not supported across these file systems: fall back once
+            if copy_range is None:
+                raise
+            copy_range = None
+            continue
+        if n == 0:
+            break
+        copied += n
+        if progress:
+            progress(n)
+    return copied
+
+
+def _copy(
+    src: IO[bytes], sink: IO[bytes], progress: Progress | None, limit: int | None = None
+) -> Stored:
+    """Copy `src` (its first `limit` bytes, if given) to `sink`; large streams are written on
+    a second thread while this one hashes."""
+    remaining = -1 if limit is None else limit
+
+    def read() -> bytes:
+        nonlocal remaining
+        if remaining == 0:
+            return b""
+        chunk = src.read(CHUNK if remaining < 0 else min(CHUNK, remaining))
+        if remaining > 0:
+            remaining -= len(chunk)
+        return chunk
+
+    first = read()
     digest = hashlib.sha256(first)
-    if len(first) < CHUNK:  # small: one read, one write
+    if len(first) < CHUNK or remaining == 0:  # small: one read, one write
         sink.write(first)
         if progress:
             progress(len(first))
@@ -177,7 +302,7 @@ def _copy(src: IO[bytes], sink: IO[bytes], progress: Progress | None) -> Stored:
     size = len(first)
     with _BackgroundWriter(sink, progress) as writer:
         writer.put(first)
-        while chunk := src.read(CHUNK):
+        while chunk := read():
             writer.put(chunk)
             digest.update(chunk)  # hashlib releases the GIL: overlaps with the write
             size += len(chunk)

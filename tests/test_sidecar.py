@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aim_artifacts import Artifact, SidecarError, UnsupportedFormatError
+from aim_artifacts import Artifact, Run, SidecarError, UnsupportedFormatError
 from aim_artifacts.sidecar import (
     RunState,
     decode_entry,
@@ -22,54 +23,58 @@ RUN = "0123456789abcdef01234567"
 def test_golden_v1_round_trips() -> None:
     data = GOLDEN.read_bytes()
     state = decode_sidecar(data, where="golden")
-    assert list(state.artifacts()) == ["ckpt/model.bin", "config.yaml"]
-    assert state.artifacts()["ckpt/model.bin"].metadata == {"epoch": 3, "tags": ["best"]}
+    assert list(state.live()) == ["ckpt/model.bin", "config.yaml"]
+    revision, record = state.live()["ckpt/model.bin"]
+    assert revision == "01795690000000000000-aaaaaaaaaaaa"
+    assert Artifact.from_dict(record).metadata == {"epoch": 3, "tags": ["best"]}
     assert state.changes["old.txt"] == ("01795690000000000001-cccccccccccc", None)
     assert json.loads(encode_sidecar(RUN, state)) == json.loads(data)
 
 
-def artifact(name: str, size: int = 1) -> Artifact:
+def record(name: str, size: int = 1) -> dict[str, Any]:
     golden = json.loads(GOLDEN.read_bytes())["artifacts"]["config.yaml"]
-    return Artifact.from_dict({**golden, "name": name, "size": size})
+    del golden["revision"]
+    return {**golden, "name": name, "size": size}
 
 
 def test_newest_revision_wins_in_any_order() -> None:
     old, new = "0" * 19 + "1-" + "a" * 12, "0" * 19 + "2-" + "a" * 12
     a = RunState()
-    a.apply(old, [artifact("x", 1)])
+    a.apply(old, {"x": record("x", 1)})
     b = RunState()
-    b.apply(new, [artifact("x", 2)])
+    b.apply(new, {"x": record("x", 2)})
     c = RunState()
     c.apply(new, deleted=["y"])
     for order in ([a, b, c], [c, b, a], [b, a, c, a, b]):
         merged = RunState()
         for part in order:
             merged.merge(part)
-        assert merged.artifacts()["x"].size == 2
-        assert "y" not in merged.artifacts()
+        assert merged.live()["x"][1]["size"] == 2
+        assert "y" not in merged.live()
 
 
 def test_deletion_hides_older_record_but_not_newer() -> None:
     state = RunState()
     first, second, third = (new_revision() for _ in range(3))
     assert first < second < third
-    state.apply(first, [artifact("x")])
+    state.apply(first, {"x": record("x")})
     state.apply(second, deleted=["x"])
-    assert state.artifacts() == {}
-    state.apply(third, [artifact("x")])
-    assert list(state.artifacts()) == ["x"]
+    assert state.live() == {}
+    state.apply(third, {"x": record("x")})
+    assert list(state.live()) == ["x"]
 
 
 def test_entry_round_trip() -> None:
     revision = new_revision()
-    data = encode_entry(RUN, revision, [artifact("a"), artifact("b/c")], ["gone"])
+    data = encode_entry(RUN, revision, {"a": record("a"), "b/c": record("b/c")}, ["gone"])
     state = decode_entry(data, where="entry")
     assert {n: r for n, (r, _) in state.changes.items()} == {
         "a": revision,
         "b/c": revision,
         "gone": revision,
     }
-    assert list(state.artifacts()) == ["a", "b/c"]
+    assert list(state.live()) == ["a", "b/c"]
+    assert state.live()["b/c"][1] == record("b/c")
 
 
 @pytest.mark.parametrize(
@@ -83,8 +88,9 @@ def test_entry_round_trip() -> None:
         ('{"format": "aim-artifacts/1", "artifacts": []}', r"^s: artifacts: expected dict"),
         (
             '{"format": "aim-artifacts/1", "artifacts": {"a": {"name": "b"}}}',
-            r"^s: artifacts\['a'\]\.path: missing",
+            r"^s: artifacts\['a'\]\.name: 'b' differs from its key",
         ),
+        ('{"format": "aim-artifacts/1", "artifacts": {"a": 3}}', r"expected an object, got int"),
         ('{"format": "aim-artifacts/1", "deleted": {"../x": "r"}}', r"is not a revision"),
     ],
 )
@@ -121,4 +127,22 @@ def test_newer_major_format_is_refused(fmt: str) -> None:
 
 def test_newer_minor_format_and_extra_keys_are_read() -> None:
     doc = {**json.loads(GOLDEN.read_bytes()), "format": "aim-artifacts/1.4", "future": True}
-    assert len(decode_sidecar(json.dumps(doc).encode(), where="s").artifacts()) == 2
+    assert len(decode_sidecar(json.dumps(doc).encode(), where="s").live()) == 2
+
+
+def test_sidecar_is_one_artifact_per_line() -> None:
+    state = decode_sidecar(GOLDEN.read_bytes(), where="golden")
+    lines = encode_sidecar(RUN, state).decode().splitlines()
+    assert lines[1].startswith('"ckpt/model.bin":{')
+    assert lines[2].startswith('"config.yaml":{')
+    assert len(lines) == 5
+
+
+def test_invalid_record_is_reported_where_when_a_run_loads(tmp_path: Path) -> None:
+    doc = json.loads(GOLDEN.read_bytes())
+    doc["artifacts"]["config.yaml"]["size"] = "12"
+    run_dir = tmp_path / RUN
+    run_dir.mkdir()
+    (run_dir / ".aim-artifacts.json").write_text(json.dumps(doc))
+    with pytest.raises(SidecarError, match=r"artifacts\['config\.yaml'\]\.size: expected int"):
+        Run(RUN, artifacts_uri=tmp_path)
