@@ -11,7 +11,7 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from aim_artifacts import S3ArtifactStorage_clientconfig
-from tests.servers import free_port
+from tests.servers import Middleware, S3Server, free_port
 
 AWS_KEY = "testing-key-id"
 AWS_SECRET = "testing-secret-key-do-not-leak"
@@ -50,15 +50,25 @@ def clean_fsspec() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    """A moto S3 server on a free 127.0.0.1 port, one per test session; yields its URL."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+def s3_moto() -> Iterator[S3Server]:
+    """A moto S3 server (ThreadedMotoServer) on a free 127.0.0.1 port, one per session."""
+    server = S3Server(free_port())
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(s3_moto: S3Server) -> str:
+    """The S3 server's URL."""
+    return s3_moto.url
+
+
+@pytest.fixture
+def s3_requests(s3_moto: S3Server, s3: dict[str, Any]) -> Middleware:
+    """The S3 server's request log (and latency / fault knobs), empty at the test's start."""
+    s3_moto.middleware.reset()
+    return s3_moto.middleware
 
 
 def s3_client(endpoint: str) -> Any:
@@ -75,11 +85,12 @@ def s3_client(endpoint: str) -> Any:
 
 
 @pytest.fixture
-def s3(s3_server: str) -> dict[str, Any]:
+def s3(s3_moto: S3Server, s3_server: str) -> dict[str, Any]:
     """The S3 server reset to one empty bucket, ``artifacts``; returns s3fs storage options."""
     import requests
 
     requests.post(f"{s3_server}/moto-api/reset", timeout=10).raise_for_status()
+    s3_moto.middleware.reset()
     s3_client(s3_server).create_bucket(Bucket=BUCKET)
     return {
         "key": AWS_KEY,

@@ -25,6 +25,7 @@ from .errors import (
     UnsupportedFormatError,
     UploadError,
 )
+from .integrity import VerifyReport
 from .records import Artifact
 from .run import Run
 from .s3 import S3ArtifactStorage_clientconfig
@@ -58,4 +59,5 @@ __all__ = [
     "Store",
     "UnsupportedFormatError",
     "UploadError",
+    "VerifyReport",
 ]

@@ -56,6 +56,7 @@ class Journal:
         self.run_hash = run_hash
         self.sidecar_path = location.join(SIDECAR_NAME)
         self.journal_path = location.join(JOURNAL_DIR)
+        self._lines: dict[tuple[str, str], str] = {}  # encoded sidecar lines, reused by folds
 
     def record(
         self, records: Iterable[Artifact] = (), deleted: Iterable[str] = ()
@@ -125,7 +126,10 @@ class Journal:
         raise ConcurrentUpdateError(msg)
 
     def _encode(self, state: RunState) -> bytes:
-        return encode_sidecar(self.run_hash, state)
+        lines = self._lines
+        if len(lines) > 2 * len(state.changes) + 1024:  # drop lines of replaced revisions
+            lines.clear()
+        return encode_sidecar(self.run_hash, state, lines)
 
     def _decode_sidecar(self, data: bytes) -> RunState:
         return decode_sidecar(data, where=self.sidecar_path)

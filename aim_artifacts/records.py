@@ -19,7 +19,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class _Downloader(Protocol):
-    def download(self, artifact: Artifact, dest_dir: str | None) -> str: ...
+    def download(self, artifact: Artifact, dest_dir: str | None) -> str: ...  # pragma: no cover
 
 
 def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -13,13 +13,14 @@ import sys
 import tempfile
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import PurePath
 from typing import Any
 
 import attrs
 
+from . import s3
 from .errors import (
     ArtifactNotFoundError,
     ArtifactsURIAlreadySetError,
@@ -30,20 +31,22 @@ from .errors import (
     SourceNotFoundError,
     UploadError,
 )
+from .integrity import VerifyReport, leftovers, verify
 from .journal import Journal
 from .location import Location, resolve
 from .names import check_name, check_run_hash, join_name, new_run_hash
+from .progress import ProgressBar
 from .records import Artifact, check_metadata
 from .sidecar import RunState
-from .transfer import Stored, download_file, local_target, store_file
+from .transfer import Stored, download_file, hash_file, local_target, store_file
 
 __all__ = ["ENV_URI", "Run"]
 
 log = logging.getLogger(__name__)
 
 ENV_URI = "AIM_ARTIFACTS_URI"
-COMPACT_EVERY = 256  # journal entries a Run writes before it folds them into the sidecar
-REMOTE_CONCURRENCY = 8  # default uploads at once to object stores
+COMPACT_EVERY = 256  # fewest journal entries a Run writes before it folds them
+REMOTE_CONCURRENCY = 16  # default uploads at once to object stores (S3 pool sized to match)
 LOCAL_CONCURRENCY = 1  # ... and to local paths: measured fastest for small files on 2 cores
 
 
@@ -61,6 +64,15 @@ class _Job:
     metadata: dict[str, Any]
     created_at: dt.datetime
     size: int | None  # known up front for single files; read when needed for directories
+    skip_unchanged: bool = False
+
+
+@attrs.frozen
+class _Stored:
+    """A job's outcome: its record, and whether bytes moved (False: skipped, unchanged)."""
+
+    record: Artifact
+    changed: bool
 
 
 @attrs.frozen
@@ -69,13 +81,19 @@ class _Downloader:
 
     location: Location
 
-    def download(self, artifact: Artifact, dest_dir: str | os.PathLike[str] | None) -> str:
+    def download(
+        self,
+        artifact: Artifact,
+        dest_dir: str | os.PathLike[str] | None,
+        progress: Callable[[int], object] | None = None,
+    ) -> str:
         dest = tempfile.mkdtemp(prefix="aim-artifacts-") if dest_dir is None else dest_dir
         local = local_target(os.fspath(dest), artifact.name)
         expected = Stored(artifact.size, artifact.sha256) if artifact.sha256 else None
+        source = self.location.join(artifact.name)
         try:
             with self.location.storage_errors():
-                download_file(self.location, self.location.join(artifact.name), local, expected)
+                download_file(self.location, source, local, expected, progress)
         except FileNotFoundError as exc:
             if os.path.isdir(os.path.dirname(local)):
                 msg = f"artifact {artifact.name!r} is missing from {self.location.uri}"
@@ -105,7 +123,7 @@ class Run:
             run_hash: the hash of a run to reopen; None starts a new run.
             artifacts_uri: as for `set_artifacts_uri`; None waits for that call or falls
                 back to the ``AIM_ARTIFACTS_URI`` environment variable.
-            max_concurrency: uploads that run at once; by default 8 on object stores (S3's
+            max_concurrency: uploads that run at once; by default 16 on object stores (S3's
                 connection pool is sized to match) and 1 on local and mounted paths, where
                 more threads only contend for the GIL (raise it for high-latency mounts).
             **storage_options: passed to the filesystem with `artifacts_uri`.
@@ -204,12 +222,16 @@ class Run:
         *,
         block: bool = False,
         metadata: Mapping[str, Any] | None = None,
+        skip_unchanged: bool = False,
+        progress: bool = False,
     ) -> Artifact:
         """Store the file `path` as artifact `name` (default: its basename).
 
         With ``block=False`` the upload runs in the background and the record returned has
         ``sha256=None``; the stored record appears in `artifacts` once the bytes are stored,
-        and a failure is raised by `wait` / `close`.
+        and a failure is raised by `wait` / `close`. ``skip_unchanged=True`` moves no bytes
+        when the run already has this name with the same size and sha256 (the source is
+        hashed to tell). ``progress=True`` shows a tqdm bar on stderr.
 
         Raises:
             SourceNotFoundError: `path` does not exist.
@@ -227,8 +249,8 @@ class Run:
             msg = f"{source!r} is a directory: use run.log_artifacts({source!r})"
             raise SourceIsDirectoryError(msg)
         name = check_name(os.path.basename(source) if name is None else name)
-        job = _Job(source, name, check_metadata(metadata), _now(), st.st_size)
-        future = self._submit([job], block=block)
+        job = _Job(source, name, check_metadata(metadata), _now(), st.st_size, skip_unchanged)
+        future = self._submit([job], block=block, progress=progress)
         if not block:
             return self._pending_record(job)
         try:
@@ -238,12 +260,21 @@ class Run:
         raise failure  # the upload's own error, its cause kept, outside the batch's
 
     def log_artifacts(
-        self, path: str | os.PathLike[str], name: str | None = None, *, block: bool = False
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        block: bool = False,
+        skip_unchanged: bool = False,
+        progress: bool = False,
     ) -> list[Artifact]:
         """Store every file below the directory `path` as ``<name>/<relative posix path>``.
 
         `name` defaults to the directory's basename; ``""`` stores files by relative path
         alone. Uploads run concurrently; one journal entry records the whole call.
+        ``skip_unchanged=True`` uploads only files whose size or sha256 differ from the run's
+        records (re-logging an unchanged directory moves no bytes); ``progress=True`` shows
+        a tqdm bar (bytes and files) on stderr.
 
         Raises:
             SourceNotFoundError: `path` does not exist.
@@ -269,10 +300,11 @@ class Run:
             base = prefix if relative_dir == "." else join_name(prefix, relative_dir)
             for filename in sorted(filenames):
                 name = join_name(base, filename)
-                jobs.append(_Job(os.path.join(directory, filename), name, {}, created_at, None))
+                source = os.path.join(directory, filename)
+                jobs.append(_Job(source, name, {}, created_at, None, skip_unchanged))
         if not jobs:
             return []
-        future = self._submit(jobs, block=block)
+        future = self._submit(jobs, block=block, progress=progress)
         if block:
             return future.result()
         return [self._pending_record(job) for job in jobs]
@@ -341,20 +373,26 @@ class Run:
 
     def _artifacts(self) -> dict[str, Artifact]:
         """Build (once per revision) and return the live records; hold the lock."""
-        result = {}
-        for name, (revision, raw) in self._state.live().items():
-            built = self._built.get(name)
-            if built is None or built[0] != revision:
-                where = f"{self.artifacts_uri}/.aim-artifacts.json: artifacts[{name!r}]"
-                record = Artifact.from_dict(raw, where=where, downloader=self._downloader)
-                built = self._built[name] = (revision, record)
-            result[name] = built[1]
-        return result
+        return {
+            name: self._artifacts_one(name, revision, raw)
+            for name, (revision, raw) in self._state.live().items()
+        }
+
+    def _artifacts_one(self, name: str, revision: str, raw: dict[str, Any]) -> Artifact:
+        """The record of `name` at `revision`, built once; hold the lock."""
+        built = self._built.get(name)
+        if built is None or built[0] != revision:
+            where = f"{self.artifacts_uri}/.aim-artifacts.json: artifacts[{name!r}]"
+            record = Artifact.from_dict(raw, where=where, downloader=self._downloader)
+            built = self._built[name] = (revision, record)
+        return built[1]
 
     def download_artifacts(
-        self, dest_dir: str | os.PathLike[str], prefix: str | None = None
+        self, dest_dir: str | os.PathLike[str], prefix: str | None = None, *, progress: bool = False
     ) -> list[str]:
         """Download the artifacts whose names start with `prefix` to ``<dest_dir>/<name>``.
+
+        ``progress=True`` shows a tqdm bar (bytes and files) on stderr.
 
         Returns:
             The local paths, in name order.
@@ -365,7 +403,46 @@ class Run:
         """
         dest = os.fspath(dest_dir)
         chosen = [a for n, a in self.artifacts.items() if prefix is None or n.startswith(prefix)]
-        return [artifact.download(dest) for artifact in chosen]
+        if not progress or self._downloader is None:
+            return [artifact.download(dest) for artifact in chosen]
+        bar = ProgressBar(f"run {self.hash}", sum(a.size for a in chosen), len(chosen))
+        try:
+            paths = []
+            for artifact in chosen:
+                paths.append(self._downloader.download(artifact, dest, bar.add))
+                bar.file_done()
+            return paths
+        finally:
+            bar.close()
+
+    def verify(self) -> VerifyReport:
+        """Re-hash every stored object against its record and look for objects no record
+        names (the library's own files and temp files aside).
+
+        Raises:
+            NoArtifactsURIError: no artifacts URI was set.
+            StorageError: the backend failed.
+        """
+        location, _ = self._require_location()
+        with location.storage_errors():
+            return verify(location, self.artifacts)
+
+    def repair(self) -> list[str]:
+        """Clean up after killed processes: remove leftover temp files, abort unfinished S3
+        multipart uploads below the run, and fold the journal into the sidecar.
+
+        Returns:
+            What was removed or aborted.
+        """
+        location, journal = self._require_location()
+        with location.storage_errors():
+            removed = leftovers(location)
+            for name in removed:
+                location.fs.rm_file(location.join(name))
+            if location.protocols and location.protocols[-1] in s3.S3_PROTOCOLS:
+                removed += s3.abort_incomplete_uploads(location.fs, location.path)
+            self._fold_now(journal)
+        return removed
 
     def delete_artifact(self, name: str) -> None:
         """Remove the artifact's record, then its object.
@@ -398,7 +475,9 @@ class Run:
             msg = f"run {self.hash} is closed: it takes no more artifacts"
             raise RunClosedError(msg)
 
-    def _submit(self, jobs: list[_Job], *, block: bool) -> Future[list[Artifact]]:
+    def _submit(
+        self, jobs: list[_Job], *, block: bool, progress: bool = False
+    ) -> Future[list[Artifact]]:
         """Start storing `jobs` concurrently; the returned future completes once they are
         recorded (successes) or failed (an `UploadError`). A blocking call with one worker
         runs on the caller's thread: no hand-offs."""
@@ -406,23 +485,28 @@ class Run:
         workers = self._max_concurrency or (
             LOCAL_CONCURRENCY if location.is_local else REMOTE_CONCURRENCY
         )
+        bar = None
+        if progress:
+            total = sum(j.size if j.size is not None else _stat(j.source).st_size for j in jobs)
+            bar = ProgressBar(f"run {self.hash}", total, len(jobs))
+        store = functools.partial(self._store, location, bar=bar)
         batch: Future[list[Artifact]] = Future()
         if block and workers == 1:
-            done: dict[str, Artifact] = {}
+            done: dict[str, _Stored] = {}
             failed: dict[str, BaseException] = {}
             for job in jobs:
                 try:
-                    done[job.name] = self._store(location, job)
+                    done[job.name] = store(job)
                 except Exception as exc:  # noqa: BLE001 - reported with the batch, as below
                     failed[job.name] = exc
-            self._finish_batch(journal, jobs, done, failed, batch)
+            self._finish_batch(journal, jobs, done, failed, batch, bar=bar)
             return batch
-        results: dict[str, Artifact] = {}
+        results: dict[str, _Stored] = {}
         failures: dict[str, BaseException] = {}
         remaining = [len(jobs)]
         done_lock = threading.Lock()
 
-        def finish(job: _Job, future: Future[Artifact]) -> None:
+        def finish(job: _Job, future: Future[_Stored]) -> None:
             exc = future.exception()
             with done_lock:
                 if exc is None:
@@ -432,7 +516,7 @@ class Run:
                 remaining[0] -= 1
                 last = remaining[0] == 0
             if last:
-                self._finish_batch(journal, jobs, results, failures, batch)
+                self._finish_batch(journal, jobs, results, failures, batch, bar=bar)
 
         with self._lock:
             if self._executor is None:
@@ -440,7 +524,7 @@ class Run:
             self._pending.add(batch)
             _runs_with_uploads.add(self)
             for job in jobs:
-                future = self._executor.submit(self._store, location, job)
+                future = self._executor.submit(store, job)
                 future.add_done_callback(functools.partial(finish, job))
         return batch
 
@@ -448,25 +532,50 @@ class Run:
         self,
         journal: Journal,
         jobs: list[_Job],
-        results: dict[str, Artifact],
+        results: dict[str, _Stored],
         failures: dict[str, BaseException],
         batch: Future[list[Artifact]],
+        *,
+        bar: ProgressBar | None,
     ) -> None:
+        if bar is not None:
+            bar.close()
+        changed = [r.record for j in jobs if (r := results.get(j.name)) and r.changed]
         try:
-            if results:
-                self._commit(journal, [results[j.name] for j in jobs if j.name in results])
+            if changed:
+                self._commit(journal, changed)
         except BaseException as exc:  # noqa: BLE001 - the record failed: so did every upload
             failures.update(dict.fromkeys(results, exc))
             results.clear()
         if failures:
             batch.set_exception(_upload_error(failures))
         else:
-            batch.set_result([results[j.name] for j in jobs])
+            batch.set_result([results[j.name].record for j in jobs])
 
-    def _store(self, location: Location, job: _Job) -> Artifact:
+    def _store(self, location: Location, job: _Job, bar: ProgressBar | None = None) -> _Stored:
+        same = self._unchanged(job) if job.skip_unchanged else None
+        if same is not None:
+            if bar is not None:
+                bar.add(same.size)
+                bar.file_done()
+            return _Stored(same, changed=False)
         with location.storage_errors():
-            stored = store_file(job.source, location, location.join(job.name))
-        return self._record(job, stored.size, stored.sha256)
+            progress = bar.add if bar is not None else None
+            stored = store_file(job.source, location, location.join(job.name), progress)
+        if bar is not None:
+            bar.file_done()
+        return _Stored(self._record(job, stored.size, stored.sha256), changed=True)
+
+    def _unchanged(self, job: _Job) -> Artifact | None:
+        """The run's record of `job`'s name if the source has the same size and sha256."""
+        with self._lock:
+            revision, raw = self._state.changes.get(job.name, ("", None))
+            if raw is None:
+                return None
+            record = self._artifacts_one(job.name, revision, raw)
+        if record.size != _stat(job.source).st_size:
+            return None
+        return record if hash_file(job.source).sha256 == record.sha256 else None
 
     def _pending_record(self, job: _Job) -> Artifact:
         """The record a non-blocking log returns: its sha256 is not known yet."""
@@ -497,16 +606,21 @@ class Run:
             self._built.update((r.name, (revision, r)) for r in records)
             _runs_with_uploads.add(self)  # folded at exit if never closed
             self._written.add(revision)
-            fold = len(self._written) >= COMPACT_EVERY
+            # Geometric: folding costs O(records), so fold after a fixed share of them and
+            # the cost per artifact stays constant however large the run grows.
+            fold = len(self._written) >= max(COMPACT_EVERY, len(self._state.changes) // 8)
         if fold:
             self._fold(journal)
 
     def _fold(self, journal: Journal) -> None:
         """Fold the journal into the sidecar, passing what this Run already holds."""
+        with journal.location.storage_errors():
+            self._fold_now(journal)
+
+    def _fold_now(self, journal: Journal) -> None:
         with self._lock:
             known, mine = RunState(dict(self._state.changes)), set(self._written)
-        with journal.location.storage_errors():
-            folded = journal.compact(known, mine)
+        folded = journal.compact(known, mine)
         with self._lock:
             self._state.merge(folded)
             self._written -= mine

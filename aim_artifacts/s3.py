@@ -41,6 +41,7 @@ __all__ = [
     "BOTO3_TIMEOUT",
     "Conflict",
     "S3ArtifactStorage_clientconfig",
+    "abort_incomplete_uploads",
     "has_conditional_writes",
     "put_if",
     "read_with_etag",
@@ -208,6 +209,19 @@ def _endpoint(fs: AbstractFileSystem) -> str:
     if endpoint is None and client is not None:
         endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
     return str(endpoint or "(AWS default)")
+
+
+def abort_incomplete_uploads(fs: AbstractFileSystem, path: str) -> list[str]:
+    """Abort the multipart uploads left unfinished below `path`; return their keys."""
+    bucket, _, prefix = path.partition("/")
+    response = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+    aborted = []
+    for upload in response.get("Uploads", []):
+        fs.call_s3(
+            "abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+        )
+        aborted.append(f"{bucket}/{upload['Key']}")
+    return aborted
 
 
 # -- conditional writes (the sidecar's compare-and-swap) -------------------------------------

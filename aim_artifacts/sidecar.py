@@ -94,15 +94,26 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def encode_sidecar(run_hash: str, state: RunState) -> bytes:
-    """The sidecar JSON for `state`, one artifact per line."""
+def encode_sidecar(
+    run_hash: str, state: RunState, lines: dict[tuple[str, str], str] | None = None
+) -> bytes:
+    """The sidecar JSON for `state`, one artifact per line.
+
+    `lines` caches each ``(name, revision)``'s line across calls: a record is encoded once.
+    """
     artifacts = []
     deleted = {}
+    cache = {} if lines is None else lines
     for name, (revision, record) in sorted(state.changes.items()):
         if record is None:
             deleted[name] = revision
-        else:
-            artifacts.append(f"{_dump(name)}:{_dump({**record, 'revision': revision})}")
+            continue
+        line = cache.get((name, revision))
+        if line is None:
+            line = cache[name, revision] = (
+                f"{_dump(name)}:{_dump({**record, 'revision': revision})}"
+            )
+        artifacts.append(line)
     head = f'{{"format":{_dump(FORMAT)},"run":{_dump(run_hash)},"artifacts":{{\n'
     tail = f'\n}},\n"deleted":{_dump(deleted)}}}\n'
     return (head + ",\n".join(artifacts) + tail).encode()

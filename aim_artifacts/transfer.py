@@ -27,6 +27,7 @@ __all__ = [
     "Stored",
     "atomic_writer",
     "download_file",
+    "hash_file",
     "local_target",
     "store_bytes",
     "store_file",
@@ -120,6 +121,8 @@ def store_bytes(location: Location, path: str, data: bytes) -> Stored:
     """Write `data` atomically at `path` and return its size and sha256."""
     if location.is_local:
         _write_local(path, data)
+    elif len(data) <= CHUNK:
+        location.fs.pipe_file(path, data)
     else:
         with atomic_writer(location, path, len(data)) as f:
             f.write(data)
@@ -144,10 +147,13 @@ def store_file(
         before = os.fstat(src.fileno())
         # Copy exactly the bytes the file had: a file still being appended to is not chased.
         size = before.st_size
-        if location.is_local and size <= CHUNK:  # the common case: one read, one write
+        if size <= CHUNK:  # the common case: one read, one write (one PUT), no buffers
             data = src.read(size)
             _check_unchanged(source, before, os.fstat(src.fileno()), len(data))
-            _write_local(path, data)
+            if location.is_local:
+                _write_local(path, data)
+            else:
+                location.fs.pipe_file(path, data)  # a single object write: atomic for readers
             if progress:
                 progress(size)
             return Stored(size, hashlib.sha256(data).hexdigest())
@@ -158,6 +164,20 @@ def store_file(
                 stored = _copy(src, sink, progress, limit=size)
             _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
     return stored
+
+
+def hash_file(source: str) -> Stored:
+    """Size and sha256 of the local file `source`.
+
+    Raises:
+        SourceNotFoundError: `source` is missing.
+    """
+    try:
+        with open(source, "rb") as f:
+            return _hash(f, os.fstat(f.fileno()).st_size)
+    except FileNotFoundError as exc:
+        msg = f"source file {source!r} does not exist"
+        raise SourceNotFoundError(msg) from exc
 
 
 def _check_unchanged(source: str, before: os.stat_result, after: os.stat_result, read: int) -> None:

@@ -50,9 +50,11 @@ def test_public_surface_is_exactly_all() -> None:
     public = {n for n in dir(aim_artifacts) if not n.startswith("_")}
     modules = {
         "errors",
+        "integrity",
         "journal",
         "location",
         "names",
+        "progress",
         "records",
         "run",
         "s3",

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import pytest
 
 from aim_artifacts import InvalidNameError
@@ -62,3 +65,40 @@ def test_new_run_hash_is_24_lowercase_hex() -> None:
 def test_invalid_run_hashes(bad: object) -> None:
     with pytest.raises(InvalidNameError, match="invalid run hash"):
         check_run_hash(bad)  # type: ignore[arg-type]
+
+
+# -- property-based: whatever a name is, it stays inside the run directory -------------------
+
+import posixpath  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from aim_artifacts.transfer import local_target  # noqa: E402
+
+PARTS = ["a", "b.txt", ".", "..", "", "/", "\\", "..\\", ".aim-artifacts", "x\x00", "~", " "]
+names = st.one_of(st.text(max_size=40), st.lists(st.sampled_from(PARTS), max_size=8).map("".join))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(names)
+def test_accepted_names_stay_inside_the_run(name: str) -> None:
+    try:
+        check_name(name)
+    except ValueError:  # InvalidNameError is the ValueError it raises (see test_errors)
+        return
+    root = "/store/run"
+    joined = posixpath.normpath(posixpath.join(root, name))
+    assert joined.startswith(root + "/")
+    assert not any(part.startswith(".aim-artifacts") for part in name.split("/"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(names)
+def test_downloads_never_leave_the_destination(tmp_path_factory: Any, name: str) -> None:
+    dest = tmp_path_factory.mktemp("dest")
+    try:
+        target = local_target(str(dest), name)
+    except InvalidNameError:
+        return
+    assert os.path.commonpath([str(dest.resolve()), target]) == str(dest.resolve())

@@ -139,7 +139,9 @@ def test_chained_url_completes_the_s3_layer(s3_server: str) -> None:
 def test_connection_pool_matches_concurrency(s3: dict[str, Any]) -> None:
     run = Run(artifacts_uri=f"s3://{BUCKET}/aim", max_concurrency=32, **s3)
     assert run._location.storage_options["config_kwargs"]["max_pool_connections"] == 32  # type: ignore[union-attr]
-    run = Run(artifacts_uri=f"s3://{BUCKET}/aim", **s3)
+    run = Run(artifacts_uri=f"s3://{BUCKET}/aim", **s3)  # 16 uploads at once by default
+    assert run._location.storage_options["config_kwargs"]["max_pool_connections"] == 16  # type: ignore[union-attr]
+    run = Run(artifacts_uri=f"s3://{BUCKET}/aim", max_concurrency=2, **s3)
     assert run._location.storage_options["config_kwargs"]["max_pool_connections"] == 10  # type: ignore[union-attr]
 
 
@@ -320,3 +322,42 @@ def test_bad_credentials(
     with pytest.raises(UploadError) as failed:
         run.close()
     assert isinstance(failed.value.failures["c.yaml"], InvalidCredentialsError)
+
+
+def test_repair_aborts_unfinished_multipart_uploads(
+    s3: dict[str, Any], s3_server: str, tmp_path: Path
+) -> None:
+    run = Run(artifacts_uri=f"s3://{BUCKET}/crash", **s3)
+    client = s3_client(s3_server)
+    key = f"crash/{run.hash}/model.bin"
+    upload = client.create_multipart_upload(Bucket=BUCKET, Key=key)  # as a killed process
+    client.upload_part(
+        Bucket=BUCKET, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * MiB
+    )
+    other = client.create_multipart_upload(Bucket=BUCKET, Key="elsewhere/keep.bin")
+
+    assert run.repair() == [f"{BUCKET}/{key}"]
+    uploads = client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert [u["UploadId"] for u in uploads] == [other["UploadId"]]  # other runs untouched
+
+
+def test_secrets_never_reach_logs_errors_or_records(
+    s3: dict[str, Any], s3_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    S3ArtifactStorage_clientconfig(**boto3_kwargs(s3_server))
+    run = Run(artifacts_uri=f"s3://{BUCKET}/secret", **s3)
+    run.log_artifact(small_file(tmp_path), block=True)
+    run.log_artifact(small_file(tmp_path, "b.txt"), metadata={"note": "x"})
+    run.close()
+    failing = Run(artifacts_uri="s3://no-such-bucket/x", **s3)
+    with pytest.raises(BucketNotFoundError) as info:
+        failing.log_artifact(small_file(tmp_path), block=True)
+
+    seen = [caplog.text, repr(run), repr(failing), str(info.value), repr(info.value)]
+    seen += [repr(a) for a in run.artifacts.values()]
+    seen += [repr(run._location), str(run.verify())]
+    client = s3_client(s3_server)
+    for obj in client.list_objects_v2(Bucket=BUCKET)["Contents"]:
+        seen.append(client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().decode())
+    assert all(AWS_SECRET not in text for text in seen)

@@ -1,0 +1,80 @@
+"""Checking stored objects against their records, and cleaning up after crashes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import attrs
+from fsspec.implementations.cached import CachingFileSystem
+
+from .location import Location
+from .names import RESERVED_PREFIX
+from .records import Artifact
+from .transfer import TEMP_PREFIX
+
+__all__ = ["VerifyReport", "leftovers", "verify"]
+
+
+@attrs.frozen
+class VerifyReport:
+    """What `verify` found; each list holds artifact names (or paths, for `unrecorded`)."""
+
+    verified: list[str]
+    missing: list[str]  # recorded, but no object
+    changed: list[str]  # the object's size or sha256 differs from the record
+    unrecorded: list[str]  # objects in the run directory that no record names
+
+    @property
+    def ok(self) -> bool:
+        """True when every record matches its object and nothing else is there."""
+        return not (self.missing or self.changed or self.unrecorded)
+
+
+def verify(location: Location, records: Mapping[str, Artifact]) -> VerifyReport:
+    """Re-hash every recorded object (streamed, not trusted from the backend) and list the
+    run directory for objects no record names. Read caches of chained URLs are bypassed."""
+    fs = location.fs
+    while isinstance(fs, CachingFileSystem):  # simplecache::, filecache::, blockcache::
+        fs = fs.fs
+    fs.invalidate_cache(location.path)
+    verified: list[str] = []
+    missing: list[str] = []
+    changed: list[str] = []
+    for name, record in records.items():
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with fs.open(location.join(name), "rb") as f:
+                while chunk := f.read(8 * 2**20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            missing.append(name)
+            continue
+        ok = size == record.size and digest.hexdigest() == record.sha256
+        (verified if ok else changed).append(name)
+    unrecorded = [
+        name for name in _stored_names(location) if name not in records and not _is_ours(name)
+    ]
+    return VerifyReport(verified, missing, changed, sorted(unrecorded))
+
+
+def leftovers(location: Location) -> list[str]:
+    """Temp files that a killed process left in the run directory (never artifacts)."""
+    return sorted(
+        n for n in _stored_names(location) if n.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)
+    )
+
+
+def _stored_names(location: Location) -> list[str]:
+    prefix = location.path.rstrip("/") + "/"
+    try:
+        paths = location.fs.find(location.path)
+    except FileNotFoundError:
+        return []
+    return [p[len(prefix) :] for p in paths if p.startswith(prefix)]
+
+
+def _is_ours(name: str) -> bool:
+    return any(part.startswith(RESERVED_PREFIX) for part in name.split("/"))
