@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import statistics
 import sys
 import time
@@ -14,7 +16,7 @@ if str(ROOT) not in sys.path:  # the scripts run from a checkout: reuse the test
 
 from tests.servers import moto_process  # noqa: E402
 
-__all__ = ["ROOT", "Timing", "moto_process", "report", "time_runs"]
+__all__ = ["ROOT", "Timing", "fresh_dir", "moto_process", "report", "time_runs"]
 
 
 class Timing:
@@ -32,6 +34,18 @@ class Timing:
             f"median {self.median:.3f}s "
             f"(min {min(self.samples):.3f}s, max {max(self.samples):.3f}s, n={len(self.samples)})"
         )
+
+
+def fresh_dir(path: str) -> Callable[[int], None]:
+    """A setup step: `path` emptied, and every dirty page written back, so that writeback
+    from one timed run does not land in the next."""
+
+    def setup(_: int) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        os.sync()
+
+    return setup
 
 
 def time_runs(

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 
-from _common import Timing, report, time_runs
+from _common import Timing, fresh_dir, report, time_runs
 
 from aim_artifacts import Run
 
@@ -37,10 +37,7 @@ def main() -> int:
                 f.write(os.urandom(2**20))
         store = os.path.join(tmp, "store")
 
-        def clean(_: int) -> None:
-            shutil.rmtree(store, ignore_errors=True)
-            os.makedirs(store)
-            os.sync()  # no writeback of an earlier run lands in this one
+        clean = fresh_dir(store)
 
         def copy(i: int) -> None:
             shutil.copyfile(src, os.path.join(store, f"copy{i}"))

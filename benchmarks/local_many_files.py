@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 
-from _common import Timing, report, time_runs
+from _common import Timing, fresh_dir, report, time_runs
 
 from aim_artifacts import Run
 
@@ -39,10 +39,7 @@ def main() -> int:
         )
         dest = os.path.join(tmp, "dest")
 
-        def clean(_: int) -> None:
-            shutil.rmtree(dest, ignore_errors=True)
-            os.makedirs(dest)
-            os.sync()  # no writeback of an earlier run lands in this one
+        clean = fresh_dir(dest)
 
         def plain(_: int) -> None:
             for rel in files:
