@@ -32,3 +32,51 @@ def log_with_pickled_run(run: Run, path: str, name: str) -> str:
 def read_names(run_hash: str, uri: Any, options: dict[str, Any]) -> list[str]:
     """The artifact names a fresh process sees in a run."""
     return sorted(Run(run_hash, artifacts_uri=uri, **options).artifacts)
+
+
+def log_until_killed(
+    run_hash: str, uri: Any, options: dict[str, Any], path: str, after: int, conn: Any
+) -> None:
+    """Log `path` as ``model.bin`` and stop for good once `after` bytes have moved, telling
+    the parent through `conn`, which then kills this process (SIGKILL)."""
+    import threading
+
+    from aim_artifacts import progress
+
+    add = progress.ProgressBar.add
+    moved = [0]
+
+    def add_then_stop(self: progress.ProgressBar, nbytes: int) -> None:
+        add(self, nbytes)
+        moved[0] += nbytes
+        if moved[0] >= after:
+            conn.send("in the middle")
+            threading.Event().wait()  # until killed
+
+    progress.ProgressBar.add = add_then_stop  # type: ignore[method-assign]
+    Run(run_hash, artifacts_uri=uri, **options).log_artifact(
+        path, name="model.bin", block=True, progress=True
+    )
+
+
+def fold_until_killed(run_hash: str, uri: Any, src_dir: str, conn: Any) -> None:
+    """Log 10 files, then stop for good while the sidecar's new version waits to be renamed
+    into place, telling the parent through `conn`, which then kills this process."""
+    import threading
+
+    replace = os.replace
+
+    def replace_then_stop(src: str, dst: str) -> None:
+        if dst.endswith(".aim-artifacts.json"):
+            conn.send("in the middle")
+            threading.Event().wait()  # until killed
+        replace(src, dst)
+
+    run = Run(run_hash, artifacts_uri=uri)
+    for i in range(10):
+        path = os.path.join(src_dir, f"late-{i}.txt")
+        with open(path, "w") as f:
+            f.write(str(i))
+        run.log_artifact(path, block=True)
+    os.replace = replace_then_stop  # type: ignore[assignment]
+    run.close()

@@ -1,0 +1,144 @@
+"""SIGKILL in the middle of an upload and of a sidecar update: nothing partial is visible,
+nothing acknowledged is lost, and repair() cleans up. Exit hooks finish pending uploads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aim_artifacts import Run
+from conftest import s3_client
+from tests import workers
+
+MiB = 2**20
+
+
+@pytest.fixture(params=["path", "s3"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    if request.param == "s3":
+        return "s3://artifacts/crash", request.getfixturevalue("s3")
+    return str(tmp_path / "store"), {}
+
+
+def kill_in_the_middle(target: Any, args: tuple[Any, ...]) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(*args, child))
+    proc.start()
+    assert parent.poll(300), "the child never reached the middle"
+    assert parent.recv() == "in the middle"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(timeout=60)
+    assert proc.exitcode == -signal.SIGKILL
+
+
+def test_killed_upload_leaves_the_earlier_version_intact(
+    target: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    uri, options = target
+    (tmp_path / "v1.bin").write_bytes(b"version one")
+    with Run(artifacts_uri=uri, **options) as run:
+        v1 = run.log_artifact(tmp_path / "v1.bin", name="model.bin", block=True)
+    big = tmp_path / "v2.bin"
+    with open(big, "wb") as f:
+        for _ in range(256):
+            f.write(os.urandom(MiB))
+
+    kill_in_the_middle(workers.log_until_killed, (run.hash, uri, options, str(big), 64 * MiB))
+
+    again = Run(run.hash, artifacts_uri=uri, **options)
+    assert again.artifacts == {"model.bin": again.artifacts["model.bin"]}
+    assert again.artifacts["model.bin"].sha256 == v1.sha256  # no record of the killed upload
+    assert Path(again.artifacts["model.bin"].download(tmp_path / "out")).read_bytes() == (
+        b"version one"
+    )
+    assert again.verify().ok  # leftovers are never artifacts
+    removed = again.repair()
+    assert len(removed) == 1
+    if options:
+        client = s3_client(options["endpoint_url"])
+        assert client.list_multipart_uploads(Bucket="artifacts").get("Uploads", []) == []
+    else:
+        leftovers = list(Path(uri, run.hash).glob(".aim-artifacts-tmp-*"))
+        assert leftovers == []
+
+    v2 = again.log_artifact(big, name="model.bin", block=True)  # the next process can log it
+    assert v2.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
+
+
+def test_killed_sidecar_update_loses_no_record(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    (tmp_path / "early.txt").write_text("early")
+    with Run(artifacts_uri=uri) as run:
+        run.log_artifact(tmp_path / "early.txt", block=True)
+
+    kill_in_the_middle(workers.fold_until_killed, (run.hash, uri, str(tmp_path)))
+
+    sidecar = Path(uri, run.hash, ".aim-artifacts.json")
+    assert list(json.loads(sidecar.read_bytes())["artifacts"]) == ["early.txt"]  # parses
+    names = sorted(Run(run.hash, artifacts_uri=uri).artifacts)
+    assert names == sorted(["early.txt", *(f"late-{i}.txt" for i in range(10))])
+    again = Run(run.hash, artifacts_uri=uri)
+    removed = again.repair()  # the sidecar's unrenamed new version, then a fresh fold
+    assert len(removed) == 1 and removed[0].startswith(".aim-artifacts-tmp-")
+    assert list(Path(uri, run.hash).glob(".aim-artifacts-tmp-*")) == []
+    assert len(json.loads(sidecar.read_bytes())["artifacts"]) == 11
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    from aim_artifacts import Run
+    run = Run()
+    run.set_artifacts_uri(sys.argv[1])
+    with open(sys.argv[2], "wb") as f:
+        for _ in range(int(sys.argv[3])):
+            f.write(os.urandom(2**20))
+    run.log_artifact(sys.argv[2], name="big.bin")  # block=False: still pending at exit
+    print(run.hash)
+    """
+)
+
+
+def test_pending_upload_is_finished_at_interpreter_exit(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, uri, str(tmp_path / "big.bin"), "128"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    run_hash = out.stdout.strip()
+    record = Run(run_hash, artifacts_uri=uri).artifacts["big.bin"]
+    assert record.size == 128 * MiB
+    assert record.sha256 == hashlib.sha256((tmp_path / "big.bin").read_bytes()).hexdigest()
+    assert Path(uri, run_hash, ".aim-artifacts.json").exists()  # folded at exit
+
+
+def test_failure_at_exit_is_reported_on_stderr(tmp_path: Path, s3_server: str) -> None:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, "s3://no-such-bucket/x", str(tmp_path / "b"), "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert "bucket 'no-such-bucket' does not exist" in out.stderr
+    assert "'big.bin'" in out.stderr
