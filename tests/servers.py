@@ -48,7 +48,8 @@ class Middleware:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.latency = 0.0
-        self.fault_rate = 0.0
+        self.fault_rate = 0.0  # share of requests answered 503 SlowDown or 500 InternalError
+        self.drops = 0  # of those, how many instead break the connection mid-response
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._random = random.Random(0)
@@ -58,6 +59,7 @@ class Middleware:
             self.requests.clear()
             self.latency = 0.0
             self.fault_rate = 0.0
+            self.drops = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self.latency:
@@ -71,12 +73,26 @@ class Middleware:
         with self._lock:
             self.requests.append(request)
             fail = self.fault_rate and self._random.random() < self.fault_rate
-        if fail:
-            body = b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"
-            environ["wsgi.input"].read(request.body_bytes)
-            start_response("503 Slow Down", [("Content-Type", "application/xml")])
-            return [body]
-        return self.app(environ, start_response)
+            drop = fail and self.drops > 0
+            if drop:
+                self.drops -= 1
+            code = self._random.choice(["503 Slow Down", "500 Internal Server Error"])
+        if not fail:
+            return self.app(environ, start_response)
+        environ["wsgi.input"].read(request.body_bytes)
+        if drop:  # promise a body, send a byte of it, then break the connection
+            start_response("200 OK", [("Content-Length", "1000")])
+            return _broken_body()
+        error = "SlowDown" if code.startswith("503") else "InternalError"
+        body = f"<Error><Code>{error}</Code><Message>injected</Message></Error>".encode()
+        start_response(code, [("Content-Type", "application/xml")])
+        return [body]
+
+
+def _broken_body() -> Iterator[bytes]:
+    yield b"<"
+    msg = "injected: connection dropped"
+    raise ConnectionAbortedError(msg)
 
 
 class S3Server(ThreadedMotoServer):
