@@ -49,6 +49,7 @@ def test_upload_error_keeps_failures_across_pickle() -> None:
 def test_public_surface_is_exactly_all() -> None:
     public = {n for n in dir(aim_artifacts) if not n.startswith("_")}
     modules = {
+        "cli",
         "errors",
         "integrity",
         "journal",
