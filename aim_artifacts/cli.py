@@ -19,6 +19,7 @@ from .errors import AimArtifactsError
 from .records import Artifact, format_time
 from .run import ENV_URI, Run
 from .store import Store
+from .ui.html import human_size
 
 __all__ = ["DEFAULT_URI", "main"]
 
@@ -48,16 +49,6 @@ def _uri(given: str | None) -> str:
 
 def _progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
-
-
-def human_size(size: int) -> str:
-    """``1536`` -> ``'1.5 KiB'``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError  # pragma: no cover
 
 
 def _table(rows: Iterable[tuple[str, ...]], header: tuple[str, ...]) -> None:

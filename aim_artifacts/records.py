@@ -21,6 +21,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class _Downloader(Protocol):
     def download(self, artifact: Artifact, dest_dir: str | None) -> str: ...  # pragma: no cover
 
+    def upath(self, artifact: Artifact) -> Any: ...  # pragma: no cover
+
 
 def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """A JSON-safe copy of user metadata.
@@ -117,6 +119,20 @@ class Artifact:
             msg = f"artifact {self.name!r} is not bound to a run; use Run.artifacts"
             raise RuntimeError(msg)
         return self._downloader.download(self, dest_dir)
+
+    @property
+    def upath(self) -> Any:
+        """A ``upath.UPath`` of the stored object, with its storage options, to read it
+        directly (``art.upath.read_bytes()``, ``art.upath.open()``)."""
+        if self._downloader is None:
+            msg = f"artifact {self.name!r} is not bound to a run; use Run.artifacts"
+            raise RuntimeError(msg)
+        return self._downloader.upath(self)
+
+    def _repr_html_(self) -> str:
+        from .ui.html import artifact_table  # noqa: PLC0415 - only notebooks need it
+
+        return artifact_table([self])
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored in the sidecar."""

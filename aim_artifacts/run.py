@@ -101,6 +101,20 @@ class _Downloader:
             raise
         return local
 
+    def upath(self, artifact: Artifact) -> Any:
+        from upath import UPath  # noqa: PLC0415 - upath is imported when it is used
+
+        return UPath(self.location.child(artifact.name).uri, **self.location.storage_options)
+
+
+class Artifacts(dict[str, Artifact]):
+    """A run's artifacts by name: a dict that renders as a table in notebooks."""
+
+    def _repr_html_(self) -> str:
+        from .ui.html import artifact_table  # noqa: PLC0415 - only notebooks need it
+
+        return artifact_table(self.values())
+
 
 class Run:
     """A training run's artifacts, stored under ``<artifacts uri>/<run hash>/``.
@@ -362,7 +376,7 @@ class Run:
     # -- reading -----------------------------------------------------------------------------
 
     @property
-    def artifacts(self) -> dict[str, Artifact]:
+    def artifacts(self) -> Artifacts:
         """The run's fully stored artifacts by name (a copy, in name order).
 
         Raises:
@@ -371,12 +385,12 @@ class Run:
         with self._lock:
             return self._artifacts()
 
-    def _artifacts(self) -> dict[str, Artifact]:
+    def _artifacts(self) -> Artifacts:
         """Build (once per revision) and return the live records; hold the lock."""
-        return {
-            name: self._artifacts_one(name, revision, raw)
+        return Artifacts(
+            (name, self._artifacts_one(name, revision, raw))
             for name, (revision, raw) in self._state.live().items()
-        }
+        )
 
     def _artifacts_one(self, name: str, revision: str, raw: dict[str, Any]) -> Artifact:
         """The record of `name` at `revision`, built once; hold the lock."""
@@ -655,6 +669,11 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(hash={self.hash!r}, artifacts_uri={self.artifacts_uri!r})"
+
+    def _repr_html_(self) -> str:
+        from .ui.html import run_card  # noqa: PLC0415 - only notebooks need it
+
+        return run_card(self.hash, self.artifacts_uri, self.artifacts.values())
 
 
 def _posix(path: str) -> str:

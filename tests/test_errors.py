@@ -62,6 +62,7 @@ def test_public_surface_is_exactly_all() -> None:
         "sidecar",
         "store",
         "transfer",
+        "ui",
     }
     assert public - modules == set(aim_artifacts.__all__)
     assert aim_artifacts.__all__ == sorted(aim_artifacts.__all__)

@@ -1,0 +1,1 @@
+"""What people see: HTML shared by notebooks and (later) the web page."""
