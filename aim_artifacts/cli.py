@@ -227,3 +227,26 @@ def rm(uri: str | None, run_hash: str, names: tuple[str, ...]) -> None:
         for name in names:
             run.delete_artifact(name)
             click.echo(f"deleted {name}")
+
+
+@main.command()
+@uri_argument
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8765, show_default=True, help="Port to listen on.")
+@_one_line_errors
+def ui(uri: str | None, host: str, port: int) -> None:
+    """Serve a read-only web page of the runs under URI (needs the [ui] extra)."""
+    try:
+        import uvicorn  # noqa: PLC0415 - optional extra
+
+        from .ui.app import create_app  # noqa: PLC0415 - optional extra
+    except ImportError as exc:
+        msg = f"the web page needs the [ui] extra: pip install 'aim-artifacts[ui]' ({exc})"
+        raise click.ClickException(msg) from exc
+    app = create_app(_uri(uri))
+    click.echo(f"aim-artifacts: serving {_uri(uri)} on http://{host}:{port}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":  # python -m aim_artifacts.cli
+    main()
