@@ -158,3 +158,31 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@contextlib.contextmanager
+def ui_process(uri: str) -> Iterator[str]:
+    """``aim-artifacts ui URI`` in its own process on a free port; yields the page's URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aim_artifacts.cli", "ui", uri, "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    drain = threading.Thread(target=proc.stderr.read, daemon=True)
+    try:
+        for line in proc.stderr:  # uvicorn says so once it listens
+            if "running on" in line.lower():
+                break
+        else:
+            msg = f"aim-artifacts ui exited with {proc.wait()}"
+            raise RuntimeError(msg)
+        drain.start()
+        yield line.split("on ", 1)[1].split()[0]  # "Uvicorn running on http://h:p (...)"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if drain.is_alive():
+            drain.join(timeout=30)
+        proc.stderr.close()

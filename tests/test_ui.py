@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +14,7 @@ from starlette.testclient import TestClient
 from aim_artifacts import Run
 from aim_artifacts.ui.app import create_app
 from conftest import AWS_SECRET
+from tests.servers import ui_process
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -84,37 +87,8 @@ def test_s3_page_never_shows_the_secret(s3: dict[str, Any], tmp_path: Path) -> N
 
 
 def test_cli_serves_the_page_on_localhost(tmp_path: Path) -> None:
-    import json
-    import subprocess
-    import sys
-    import urllib.request
-
-    from tests.servers import free_port
-
     runs = make_runs(tmp_path / "store", tmp_path)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aim_artifacts.cli",
-            "ui",
-            str(tmp_path / "store"),
-            "--port",
-            str(port),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:  # uvicorn says so once it listens
-            if "running on" in line.lower():
-                assert f"http://127.0.0.1:{port}" in line  # loopback unless asked otherwise
-                break
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs", timeout=30) as r:
-            assert {run["hash"] for run in json.load(r)} == {run.hash for run in runs}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stderr.close()  # type: ignore[union-attr]
+    with ui_process(str(tmp_path / "store")) as url:
+        assert url.startswith("http://127.0.0.1:")  # loopback unless asked otherwise
+        with urllib.request.urlopen(f"{url}/api/runs", timeout=30) as response:
+            assert {run["hash"] for run in json.load(response)} == {run.hash for run in runs}
