@@ -23,11 +23,26 @@ def run(tmp_path: Path) -> Run:
 
 def test_artifacts_render_as_an_escaped_table(run: Run) -> None:
     html = run.artifacts._repr_html_()
-    assert html.count("<tr>") == 3  # header and two rows
-    assert "ckpt/a.bin" in html and "1.5 KiB" in html and "epoch=3" in html
+    assert html.count("<tr") == 3  # header and two rows
+    assert "ckpt/a.bin" in html and "1.5 KiB" in html and "&#34;epoch&#34;: 3" in html
+    assert "Download" not in html  # the page's links need its server
     assert run.artifacts["ckpt/a.bin"].sha256[:12] in html  # type: ignore[index]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert HOSTILE not in html
+
+
+def test_notebook_and_page_share_the_table(run: Run) -> None:
+    from starlette.testclient import TestClient
+
+    from aim_artifacts.ui.app import create_app
+
+    page = TestClient(create_app(run._location.uri.rsplit("/", 1)[0])).get(f"/runs/{run.hash}")
+    notebook = run.artifacts._repr_html_()
+    shared = [
+        line for line in notebook.splitlines() if line.startswith(("<table", '<td class="name"'))
+    ]
+    assert len(shared) == 3  # the table, and a name cell per artifact
+    assert all(line in page.text for line in shared)
 
 
 def test_run_and_artifact_render_too(run: Run) -> None:

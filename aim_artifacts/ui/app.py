@@ -5,12 +5,9 @@ Needs the ``[ui]`` extra (Starlette, Jinja2, uvicorn).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,15 +18,11 @@ from ..errors import InvalidNameError, RunNotFoundError
 from ..records import Artifact, format_time
 from ..run import Run
 from ..store import Store
-from .html import human_size
+from .html import artifact_rows, human_size, templates
 
 __all__ = ["create_app"]
 
 CHUNK = 1 << 20  # bytes per streamed read: a download never holds the object in memory
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-)
 
 
 def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
@@ -43,7 +36,7 @@ def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
             raise HTTPException(404, f"no run {run_hash!r}") from exc
 
     def page(name: str, **context: Any) -> HTMLResponse:
-        html = _templates.get_template(name).render(base_uri=store.uri, **context)
+        html = templates.get_template(name).render(base_uri=store.uri, **context)
         return HTMLResponse(html)
 
     async def runs_page(request: Request) -> HTMLResponse:
@@ -52,7 +45,7 @@ def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
     async def run_page(request: Request) -> HTMLResponse:
         run_hash = request.path_params["run_hash"]
         artifacts = open_run(run_hash).artifacts.values()
-        return page("run.html", run_hash=run_hash, artifacts=[_row(a) for a in artifacts])
+        return page("run.html", run_hash=run_hash, artifacts=artifact_rows(artifacts))
 
     async def runs_api(request: Request) -> JSONResponse:
         summaries = _run_summaries(store)
@@ -105,14 +98,6 @@ def _run_summaries(store: Store) -> list[dict[str, Any]]:
             }
         )
     return sorted(summaries, key=lambda s: s["created"] or "", reverse=True)
-
-
-def _row(artifact: Artifact) -> dict[str, Any]:
-    return {
-        **artifact.to_dict(),
-        "size_text": human_size(artifact.size),
-        "metadata_text": json.dumps(artifact.metadata) if artifact.metadata else "",
-    }
 
 
 def _stream(artifact: Artifact) -> Iterator[bytes]:

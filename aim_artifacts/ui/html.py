@@ -1,17 +1,21 @@
-"""HTML tables of runs and artifacts; every value is escaped."""
+"""HTML of runs and artifacts, from the web page's own Jinja2 templates (autoescaped)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from html import escape
+from pathlib import Path
+from typing import Any
 
-from ..records import Artifact, format_time
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-__all__ = ["artifact_table", "human_size", "run_card"]
+from ..records import Artifact
 
-_STYLE = (
-    "<style>.aim-artifacts td,.aim-artifacts th{text-align:left;padding:2px 8px;"
-    "font-family:monospace}</style>"
+__all__ = ["artifact_rows", "artifact_table", "human_size", "run_card", "templates"]
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
 )
 
 
@@ -25,35 +29,27 @@ def human_size(size: int) -> str:
     return f"{value:.1f} TiB"
 
 
+def artifact_rows(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:
+    """What the artifacts table shows of each record."""
+    return [
+        {
+            **a.to_dict(),
+            "size_text": human_size(a.size),
+            "metadata_text": json.dumps(a.metadata) if a.metadata else "",
+        }
+        for a in artifacts
+    ]
+
+
 def artifact_table(artifacts: Iterable[Artifact]) -> str:
-    """A table with one row per artifact: name, path, URI, size, SHA-256, time, metadata."""
-    rows = []
-    for a in artifacts:
-        metadata = ", ".join(f"{k}={v!r}" for k, v in a.metadata.items())
-        cells = [
-            a.name,
-            a.path,
-            a.uri,
-            human_size(a.size),
-            (a.sha256 or "pending")[:12],
-            format_time(a.created_at),
-            metadata,
-        ]
-        rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
-    header = "".join(
-        f"<th>{h}</th>" for h in ("Name", "Path", "URI", "Size", "SHA-256", "Logged at", "Metadata")
-    )
-    return (
-        f'{_STYLE}<table class="aim-artifacts"><thead><tr>{header}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+    """The run page's artifacts table, without its buttons and links (for notebooks)."""
+    return templates.get_template("artifacts_table.html").render(
+        artifacts=artifact_rows(artifacts), links=False
     )
 
 
 def run_card(run_hash: str, uri: str | None, artifacts: Iterable[Artifact]) -> str:
-    """A run's heading (hash, URI, artifact count) over its artifact table."""
-    artifacts = list(artifacts)
-    where = escape(uri) if uri else "no artifacts URI"
-    return (
-        f"<div><b>Run {escape(run_hash)}</b> &middot; <code>{where}</code> &middot; "
-        f"Artifacts ({len(artifacts)})</div>{artifact_table(artifacts)}"
+    """A run's heading (hash, URI, artifact count) over its artifacts table."""
+    return templates.get_template("run_card.html").render(
+        run_hash=run_hash, uri=uri, artifacts=artifact_rows(artifacts), links=False
     )
