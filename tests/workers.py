@@ -59,24 +59,37 @@ def log_until_killed(
     )
 
 
-def fold_until_killed(run_hash: str, uri: Any, src_dir: str, conn: Any) -> None:
-    """Log 10 files, then stop for good while the sidecar's new version waits to be renamed
-    into place, telling the parent through `conn`, which then kills this process."""
+def fold_until_killed(
+    run_hash: str, uri: Any, options: dict[str, Any], src_dir: str, conn: Any
+) -> None:
+    """Log 10 files, then stop for good just before the sidecar's new version is put in
+    place (renamed locally, PUT on S3), telling the parent through `conn`, which then kills
+    this process."""
     import threading
 
-    replace = os.replace
+    from aim_artifacts import s3
+
+    def stop() -> None:
+        conn.send("in the middle")
+        threading.Event().wait()  # until killed
+
+    replace, put_if = os.replace, s3.put_if
 
     def replace_then_stop(src: str, dst: str) -> None:
         if dst.endswith(".aim-artifacts.json"):
-            conn.send("in the middle")
-            threading.Event().wait()  # until killed
+            stop()
         replace(src, dst)
 
-    run = Run(run_hash, artifacts_uri=uri)
+    def put_then_stop(*args: Any) -> None:
+        stop()
+        put_if(*args)
+
+    run = Run(run_hash, artifacts_uri=uri, **options)
     for i in range(10):
         path = os.path.join(src_dir, f"late-{i}.txt")
         with open(path, "w") as f:
             f.write(str(i))
         run.log_artifact(path, block=True)
     os.replace = replace_then_stop  # type: ignore[assignment]
+    s3.put_if = put_then_stop  # type: ignore[assignment]
     run.close()
