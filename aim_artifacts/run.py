@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import enum
 import functools
+import hashlib
+import json
 import logging
 import mimetypes
 import os
@@ -13,7 +16,7 @@ import sys
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import PurePath
 from typing import Any
@@ -38,7 +41,14 @@ from .names import check_name, check_run_hash, join_name, new_run_hash
 from .progress import ProgressBar
 from .records import Artifact, check_metadata
 from .sidecar import RunState
-from .transfer import Stored, download_file, hash_file, local_target, store_file
+from .transfer import (
+    Stored,
+    atomic_writer,
+    download_file,
+    hash_file,
+    local_target,
+    store_file,
+)
 
 __all__ = ["ENV_URI", "Run"]
 
@@ -105,6 +115,50 @@ class _Downloader:
         from upath import UPath  # noqa: PLC0415 - upath is imported when it is used
 
         return UPath(self.location.child(artifact.name).uri, **self.location.storage_options)
+
+
+class ArtifactWriter:
+    """The file `Run.open_artifact` yields: binary writes, hashed as they go."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.stored: Artifact | None = None  # set once stored and recorded
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._sink.write(view)
+        self._digest.update(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        """Bytes reach storage when the block ends; nothing to do before."""
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    @property
+    def artifact(self) -> Artifact:
+        """The record, once the ``with`` block has ended and the bytes are stored."""
+        if self.stored is None:
+            msg = "the artifact is stored and recorded when the with block ends"
+            raise RuntimeError(msg)
+        return self.stored
 
 
 class Artifacts(dict[str, Artifact]):
@@ -322,6 +376,74 @@ class Run:
         if block:
             return future.result()
         return [self._pending_record(job) for job in jobs]
+
+    def log_bytes(
+        self, data: bytes, name: str, *, metadata: Mapping[str, Any] | None = None
+    ) -> Artifact:
+        """Store `data` as artifact `name`, with no file in between (blocking).
+
+        Raises:
+            InvalidNameError, InvalidMetadataError, NoArtifactsURIError, RunClosedError: as
+                for `log_artifact`; the backend's error if the write fails.
+        """
+        with self.open_artifact(name, metadata=metadata) as f:
+            f.write(data)
+        return f.artifact
+
+    def log_text(
+        self,
+        text: str,
+        name: str,
+        *,
+        encoding: str = "utf-8",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Artifact:
+        """Store `text` as artifact `name` (encoded with `encoding`)."""
+        return self.log_bytes(text.encode(encoding), name, metadata=metadata)
+
+    def log_dict(
+        self, obj: Mapping[str, Any], name: str, *, metadata: Mapping[str, Any] | None = None
+    ) -> Artifact:
+        """Store `obj` as JSON, or as YAML when `name` ends in .yaml/.yml and PyYAML is
+        installed.
+
+        Raises:
+            TypeError: `obj` cannot be serialised.
+        """
+        if name.endswith((".yaml", ".yml")):
+            try:
+                import yaml  # noqa: PLC0415 - optional
+            except ImportError:
+                yaml = None
+            if yaml is not None:
+                return self.log_text(yaml.safe_dump(dict(obj)), name, metadata=metadata)
+        return self.log_text(json.dumps(obj, indent=2), name, metadata=metadata)
+
+    @contextlib.contextmanager
+    def open_artifact(
+        self, name: str, mode: str = "wb", *, metadata: Mapping[str, Any] | None = None
+    ) -> Iterator[ArtifactWriter]:
+        """A file to write artifact `name` into (``torch.save(state, f)``): hashed as it is
+        written, stored atomically and recorded when the block ends; if the block raises,
+        nothing is stored or recorded.
+
+        Raises:
+            ValueError: `mode` is not ``"wb"``.
+            InvalidNameError, InvalidMetadataError, NoArtifactsURIError, RunClosedError: as
+                for `log_artifact`.
+        """
+        if mode != "wb":
+            msg = f"open_artifact writes binary files: mode must be 'wb', not {mode!r}"
+            raise ValueError(msg)
+        self._check_open()
+        check_name(name)
+        job = _Job("", name, check_metadata(metadata), _now(), None)
+        location, journal = self._require_location()
+        with location.storage_errors(), atomic_writer(location, location.join(name)) as sink:
+            writer = ArtifactWriter(sink)
+            yield writer
+        writer.stored = self._record(job, writer.size, writer.sha256)
+        self._commit(journal, [writer.stored])
 
     def wait(self) -> None:
         """Wait for every background upload started by this process.

@@ -64,15 +64,32 @@ def atomic_writer(location: Location, path: str, size: int = 0) -> Iterator[IO[b
         with _local_atomic_writer(path) as f:
             yield f
         return
-    f = location.fs.open(path, "wb", block_size=part_size(size))
+    fs = location.fs
+    # An S3 PUT (or completed multipart upload) is atomic for readers; other backends may
+    # show a file while it is written (fsspec's memory filesystem commits it empty at
+    # open), so they get a temp object beside the target, moved into place at the end.
+    direct = _writes_are_atomic(location)
+    target = path if direct else f"{path.rsplit('/', 1)[0]}/{TEMP_PREFIX}{secrets.token_hex(8)}"
+    f = fs.open(target, "wb", block_size=part_size(size))
     try:
         yield f
     except BaseException:
-        f.discard()  # s3fs aborts the multipart upload; memory/others never commit
+        f.discard()  # s3fs aborts the multipart upload
         with contextlib.suppress(AttributeError):
             f.closed = True
+        if not direct:
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(target)
         raise
     f.close()
+    if not direct:
+        fs.mv(target, path)
+
+
+def _writes_are_atomic(location: Location) -> bool:
+    from .s3 import S3_PROTOCOLS  # noqa: PLC0415 - avoids an import cycle
+
+    return bool(location.protocols) and location.protocols[-1] in S3_PROTOCOLS
 
 
 def _open_temp(path: str) -> tuple[str, int]:
@@ -121,7 +138,7 @@ def store_bytes(location: Location, path: str, data: bytes) -> Stored:
     """Write `data` atomically at `path` and return its size and sha256."""
     if location.is_local:
         _write_local(path, data)
-    elif len(data) <= CHUNK:
+    elif len(data) <= CHUNK and _writes_are_atomic(location):
         location.fs.pipe_file(path, data)
     else:
         with atomic_writer(location, path, len(data)) as f:
@@ -152,8 +169,11 @@ def store_file(
             _check_unchanged(source, before, os.fstat(src.fileno()), len(data))
             if location.is_local:
                 _write_local(path, data)
+            elif _writes_are_atomic(location):
+                location.fs.pipe_file(path, data)  # a single PUT: atomic for readers
             else:
-                location.fs.pipe_file(path, data)  # a single object write: atomic for readers
+                with atomic_writer(location, path, size) as sink:
+                    sink.write(data)
             if progress:
                 progress(size)
             return Stored(size, hashlib.sha256(data).hexdigest())
