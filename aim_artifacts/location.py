@@ -74,6 +74,11 @@ class Location:
         return copy.deepcopy(self._fs_options)
 
     @property
+    def is_s3(self) -> bool:
+        """True when the URI's innermost protocol is S3 (``s3://``, ``simplecache::s3://``)."""
+        return bool(self.protocols) and self.protocols[-1] in s3.S3_PROTOCOLS
+
+    @property
     def is_local(self) -> bool:
         """True when the filesystem is the local one (plain and mounted paths, file://)."""
         return isinstance(self.fs, LocalFileSystem)
@@ -96,9 +101,7 @@ class Location:
         try:
             yield
         except Exception as exc:
-            better = None
-            if self.protocols and self.protocols[-1] in s3.S3_PROTOCOLS:
-                better = s3.translate_error(exc, self.uri, self.fs)
+            better = s3.translate_error(exc, self.uri, self.fs) if self.is_s3 else None
             if better is None:
                 raise
             raise better from exc

@@ -185,9 +185,5 @@ class Artifact:
             msg = f"{where}: {exc}"
             raise SidecarError(msg) from exc
 
-    def bind(self, downloader: _Downloader | None) -> Artifact:
-        """The same record, downloading through `downloader`."""
-        return attrs.evolve(self, downloader=downloader)
-
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r}, size={self.size}, uri={self.uri!r})"

@@ -575,7 +575,7 @@ class Run:
             removed = leftovers(location)
             for name in removed:
                 location.fs.rm_file(location.join(name))
-            if location.protocols and location.protocols[-1] in s3.S3_PROTOCOLS:
+            if location.is_s3:
                 removed += s3.abort_incomplete_uploads(location.fs, location.path)
             self._fold_now(journal)
         return removed
@@ -591,9 +591,9 @@ class Run:
         check_name(name)
         location, journal = self._require_location()
         with self._lock, location.storage_errors():
-            if name not in self._state.live():
+            if not self._state.is_live(name):
                 self._state.merge(journal.load())
-            if name not in self._state.live():
+            if not self._state.is_live(name):
                 msg = f"run {self.hash} has no artifact {name!r}"
                 raise ArtifactNotFoundError(msg)
         self._commit(journal, deleted=[name])

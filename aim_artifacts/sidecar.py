@@ -80,6 +80,10 @@ class RunState:
         for name, (revision, record) in other.changes.items():
             self._set(name, revision, record)
 
+    def is_live(self, name: str) -> bool:
+        """True if `name` has a record (not deleted)."""
+        return self.changes.get(name, ("", None))[1] is not None
+
     def live(self) -> dict[str, tuple[str, Record]]:
         """``{name: (revision, record)}`` of the artifacts not deleted, in name order."""
         return {n: (v, r) for n, (v, r) in sorted(self.changes.items()) if r is not None}

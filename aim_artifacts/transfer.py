@@ -68,7 +68,7 @@ def atomic_writer(location: Location, path: str, size: int = 0) -> Iterator[IO[b
     # An S3 PUT (or completed multipart upload) is atomic for readers; other backends may
     # show a file while it is written (fsspec's memory filesystem commits it empty at
     # open), so they get a temp object beside the target, moved into place at the end.
-    direct = _writes_are_atomic(location)
+    direct = location.is_s3
     target = path if direct else f"{path.rsplit('/', 1)[0]}/{TEMP_PREFIX}{secrets.token_hex(8)}"
     f = fs.open(target, "wb", block_size=part_size(size))
     try:
@@ -84,12 +84,6 @@ def atomic_writer(location: Location, path: str, size: int = 0) -> Iterator[IO[b
     f.close()
     if not direct:
         fs.mv(target, path)
-
-
-def _writes_are_atomic(location: Location) -> bool:
-    from .s3 import S3_PROTOCOLS  # noqa: PLC0415 - avoids an import cycle
-
-    return bool(location.protocols) and location.protocols[-1] in S3_PROTOCOLS
 
 
 def _open_temp(path: str) -> tuple[str, int]:
@@ -138,7 +132,7 @@ def store_bytes(location: Location, path: str, data: bytes) -> Stored:
     """Write `data` atomically at `path` and return its size and sha256."""
     if location.is_local:
         _write_local(path, data)
-    elif len(data) <= CHUNK and _writes_are_atomic(location):
+    elif len(data) <= CHUNK and location.is_s3:
         location.fs.pipe_file(path, data)
     else:
         with atomic_writer(location, path, len(data)) as f:
@@ -169,7 +163,7 @@ def store_file(
             _check_unchanged(source, before, os.fstat(src.fileno()), len(data))
             if location.is_local:
                 _write_local(path, data)
-            elif _writes_are_atomic(location):
+            elif location.is_s3:
                 location.fs.pipe_file(path, data)  # a single PUT: atomic for readers
             else:
                 with atomic_writer(location, path, size) as sink:
