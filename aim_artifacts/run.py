@@ -657,8 +657,9 @@ class Run:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(workers, "aim-artifacts")
-            self._pending.add(batch)
-            _runs_with_uploads.add(self)
+            if not block:  # a blocking caller gets the batch's outcome itself, once
+                self._pending.add(batch)
+                _runs_with_uploads.add(self)
             for job in jobs:
                 future = self._executor.submit(store, job)
                 future.add_done_callback(functools.partial(finish, job))

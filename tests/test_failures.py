@@ -69,6 +69,7 @@ def test_blocking_failure_raises_the_cause(kind: str, maybe_s3: Any, tmp_path: P
         run.log_artifact(tmp_path / "a.txt", block=True)
     assert not isinstance(info.value, UploadError)
     assert run.artifacts == {}
+    run.close()  # raised once, to the caller that waited for it
 
 
 def test_blocking_directory_failure_lists_each_file(
@@ -81,6 +82,7 @@ def test_blocking_directory_failure_lists_each_file(
     with pytest.raises(UploadError) as info:
         run.log_artifacts(tmp_path / "d", block=True)
     assert sorted(info.value.failures) == ["d/x", "d/y"]
+    run.close()  # raised once
 
 
 class GrowingFile:
