@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from aim_artifacts import S3ArtifactStorage_clientconfig
-from tests.servers import Middleware, S3Server, free_port
+from tests.servers import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    Middleware,
+    S3Server,
+    azurite_process,
+    fake_gcs_process,
+    free_port,
+    s3rver_process,
+)
+
+# gcsfs reads this at import: without it, gcsfs probes the emulator over gRPC.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 AWS_KEY = "testing-key-id"
 AWS_SECRET = "testing-secret-key-do-not-leak"
@@ -20,9 +35,9 @@ BUCKET = "artifacts"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No AWS_* / AIM_ARTIFACTS_* from the developer's shell; no ~/.aws config."""
+    """No cloud credentials or endpoints from the developer's shell; no ~/.aws config."""
     for name in list(os.environ):
-        if name.startswith(("AWS_", "AIM_ARTIFACTS_")):
+        if name.startswith(("AWS_", "AIM_ARTIFACTS_", "AZURE_STORAGE_", "STORAGE_EMULATOR_")):
             monkeypatch.delenv(name)
     home = tmp_path_factory.mktemp("aws-home")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
@@ -98,3 +113,81 @@ def s3(s3_moto: S3Server, s3_server: str) -> dict[str, Any]:
         "endpoint_url": s3_server,
         "client_kwargs": {"region_name": "us-east-1"},
     }
+
+
+# -- emulators: each started once per session, a fresh bucket or container per test ------------
+
+
+@attrs.frozen
+class Bucket:
+    """A fresh, empty bucket (or Azure container) on an emulator, and options to reach it."""
+
+    name: str
+    options: dict[str, Any]
+
+
+def _unique_bucket() -> str:
+    return f"t{uuid.uuid4().hex[:20]}"
+
+
+@contextlib.contextmanager
+def _emulator(server: Any) -> Iterator[str]:
+    """Start an npm-installed emulator, or explain why not: a failure in CI, a skip elsewhere."""
+    try:
+        with server as url:
+            yield url
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[str]:
+    """Azurite's blob endpoint (the Azure Storage emulator) on 127.0.0.1."""
+    with _emulator(azurite_process()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3rver_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """s3rver, a second S3 implementation (no conditional writes), on 127.0.0.1."""
+    with _emulator(s3rver_process(str(tmp_path_factory.mktemp("s3rver")))) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[str]:
+    """fake-gcs-server on 127.0.0.1."""
+    with fake_gcs_process() as url:
+        yield url
+
+
+@pytest.fixture
+def azure(azurite_server: str) -> Bucket:
+    """A new container on Azurite; options for adlfs (a connection string, as users pass)."""
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+        f"AccountKey={AZURITE_KEY};BlobEndpoint={azurite_server};"
+    )
+    bucket = Bucket(_unique_bucket(), {"connection_string": connection_string})
+    fsspec.filesystem("az", skip_instance_cache=True, **bucket.options).mkdir(bucket.name)
+    return bucket
+
+
+@pytest.fixture
+def s3rver(s3rver_server: str) -> Bucket:
+    """A new bucket on s3rver; s3fs options."""
+    options = {"key": "S3RVER", "secret": "S3RVER", "endpoint_url": s3rver_server}
+    bucket = Bucket(_unique_bucket(), options)
+    fsspec.filesystem("s3", skip_instance_cache=True, **options).mkdir(bucket.name)
+    return bucket
+
+
+@pytest.fixture
+def gcs(gcs_server: str) -> Bucket:
+    """A new bucket on fake-gcs-server; gcsfs options."""
+    options = {"endpoint_url": gcs_server, "token": "anon", "project": "aim-artifacts-tests"}
+    bucket = Bucket(_unique_bucket(), options)
+    fsspec.filesystem("gs", skip_instance_cache=True, **options).mkdir(bucket.name)
+    return bucket

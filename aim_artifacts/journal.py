@@ -7,7 +7,8 @@ entries only where the sidecar update is exclusive:
 
 - local and mounted file systems: a lock (``fcntl.lockf``, honoured over NFS) held while the
   sidecar is replaced;
-- backends with conditional writes (S3 ``If-Match``): compare-and-swap, retried on conflict;
+- S3 servers that honour conditional writes (``If-Match``, probed): compare-and-swap,
+  retried on conflict;
 - any other backend: the sidecar is rewritten but entries are kept, so nothing is lost.
 """
 
@@ -100,7 +101,7 @@ class Journal:
                 return state
         from . import s3  # noqa: PLC0415 - only loaded with s3fs
 
-        if s3.has_conditional_writes(self.location.fs):
+        if s3.has_conditional_writes(self.location.fs, self.location.path):
             return self._compact_cas(s3, known, mine)
         state = self._read_entries(known, mine)[1]
         state.merge(self._read_sidecar())

