@@ -1,0 +1,1 @@
+"""Integrations with other tools: each in its own module, imported by name (``[extra]``)."""
