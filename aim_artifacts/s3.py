@@ -268,7 +268,9 @@ def has_conditional_writes(fs: AbstractFileSystem, path: str) -> bool:
         _conditional_writes[key] = answer = _probe_conditional_writes(fs, path)
         if not answer:
             log.warning(
-                "%s ignores conditional writes: sidecar updates keep their journal entries", key
+                "S3 endpoint %s ignores conditional writes in bucket %r: folds keep journal "
+                "entries (see docs/backends.md)",
+                *key,
             )
     return _conditional_writes[key]
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the scripts run from a checkout: reuse the test servers
@@ -16,7 +17,7 @@ if str(ROOT) not in sys.path:  # the scripts run from a checkout: reuse the test
 
 from tests.servers import moto_process  # noqa: E402
 
-__all__ = ["ROOT", "Timing", "fresh_dir", "moto_process", "report", "time_runs"]
+__all__ = ["ROOT", "Timing", "fresh_dir", "moto_process", "report", "s3_client", "time_runs"]
 
 
 class Timing:
@@ -70,3 +71,16 @@ def report(label: str, value: float, target: float | None, unit: str = "x") -> b
     ok = value <= target
     print(f"{label}: {value:.2f}{unit} (target <= {target:g}{unit}) {'OK' if ok else 'MISSED'}")
     return ok
+
+
+def s3_client(url: str) -> Any:
+    """A boto3 client of the benchmark's S3 server (key ``k``, secret ``s``)."""
+    import boto3  # noqa: PLC0415 - only the S3 benchmarks need it
+
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+        region_name="us-east-1",
+    )

@@ -22,9 +22,8 @@ import sys
 import tempfile
 import time
 
-import boto3
 import s3fs
-from _common import report
+from _common import report, s3_client
 
 from aim_artifacts import Run
 from tests.servers import S3Server, free_port
@@ -81,13 +80,7 @@ def main() -> int:  # noqa: PLR0915 - one straight measurement script
         server = S3Server(free_port())
         server.start()
         try:
-            boto3.client(
-                "s3",
-                endpoint_url=server.url,
-                aws_access_key_id="k",
-                aws_secret_access_key="s",
-                region_name="us-east-1",
-            ).create_bucket(Bucket="bench")
+            s3_client(server.url).create_bucket(Bucket="bench")
             options = {
                 "key": "k",
                 "secret": "s",

@@ -17,8 +17,7 @@ import sys
 import tempfile
 import time
 
-import boto3
-from _common import moto_process, report
+from _common import moto_process, report, s3_client
 
 LOG = """
 import sys
@@ -61,13 +60,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, moto_process() as url:
-        boto3.client(
-            "s3",
-            endpoint_url=url,
-            aws_access_key_id="k",
-            aws_secret_access_key="s",
-            region_name="us-east-1",
-        ).create_bucket(Bucket="bench")
+        s3_client(url).create_bucket(Bucket="bench")
         path = os.path.join(tmp, "model.bin")
         with open(path, "wb") as f:
             for _ in range(args.size_mib):

@@ -20,9 +20,8 @@ import sys
 import tempfile
 from typing import Any
 
-import boto3
 import s3fs
-from _common import Timing, moto_process, report, time_runs
+from _common import Timing, moto_process, report, s3_client, time_runs
 
 from aim_artifacts import Run
 
@@ -46,13 +45,7 @@ def main() -> int:
             "endpoint_url": url,
             "client_kwargs": {"region_name": "us-east-1"},
         }
-        client = boto3.client(
-            "s3",
-            endpoint_url=url,
-            aws_access_key_id="k",
-            aws_secret_access_key="s",
-            region_name="us-east-1",
-        )
+        client = s3_client(url)
         client.create_bucket(Bucket="bench")
         src = os.path.join(tmp, "files")
         os.makedirs(src)

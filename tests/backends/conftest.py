@@ -9,7 +9,8 @@ import fsspec
 import pytest
 from fsspec.spec import AbstractFileSystem
 
-from conftest import BUCKET
+from conftest import AWS_SECRET, BUCKET
+from tests.servers import AZURITE_KEY
 
 
 @attrs.frozen
@@ -23,6 +24,7 @@ class Backend:
     root: str  # `uri` as a path of `fs`
     # False where no sidecar update is exclusive, so folds keep the journal's entries
     exclusive_folds: bool = True
+    secret: str = AWS_SECRET  # a credential in `options` that must never be written
 
     def files(self) -> list[str]:
         """Every file stored below the base, relative to it, sorted."""
@@ -69,7 +71,11 @@ def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Ba
         bucket = request.getfixturevalue(fixture)
         fs = fsspec.filesystem(protocol, skip_instance_cache=True, **bucket.options)
         uri = f"{protocol}://{bucket.name}/base"
-        return Backend(name, uri, bucket.options, fs, f"{bucket.name}/base", exclusive_folds=False)
+        secret = {"azure": AZURITE_KEY, "s3rver": bucket.options.get("secret")}.get(name)
+        root = f"{bucket.name}/base"
+        return Backend(
+            name, uri, bucket.options, fs, root, exclusive_folds=False, secret=secret or AWS_SECRET
+        )
     raise AssertionError(name)
 
 
