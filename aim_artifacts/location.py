@@ -19,7 +19,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
 from . import s3
-from .errors import BackendUnavailableError
+from .errors import AimArtifactsError, BackendUnavailableError, BucketNotFoundError
 from .names import check_name
 
 __all__ = ["Location", "resolve"]
@@ -100,11 +100,28 @@ class Location:
         """Translate the backend's errors into the package's (the cause kept), once, here."""
         try:
             yield
+        except AimArtifactsError:
+            raise
         except Exception as exc:
             better = s3.translate_error(exc, self.uri, self.fs) if self.is_s3 else None
+            if better is None and (bucket := self._missing_bucket()) is not None:
+                better = BucketNotFoundError(f"bucket {bucket!r} does not exist ({self.uri})")
             if better is None:
                 raise
             raise better from exc
+
+    def _missing_bucket(self) -> str | None:
+        """After a failure on an object store: the path's first part (its bucket or
+        container) if the store says it does not exist. Backends word this differently
+        (gcsfs: a FileNotFoundError naming a URL; adlfs: a RuntimeError), so ask."""
+        if self.is_local:
+            return None
+        bucket = self.path.strip("/").split("/", 1)[0]
+        try:
+            self.fs.invalidate_cache(bucket)
+            return None if self.fs.exists(bucket) else bucket
+        except Exception:  # noqa: BLE001 - the original error is the one to raise
+            return None
 
     def join(self, name: str) -> str:
         """The filesystem path of `name` below this location (no checks: internal names)."""

@@ -84,6 +84,7 @@ EMULATED = {"azure": ("az", "azure"), "gcs": ("gs", "gcs"), "s3rver": ("s3", "s3
 
 ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3", "chained", *EMULATED)
 SHARED = ("path", "file-url", "upath", "s3", *EMULATED)  # reachable from another process
+BUCKETED = ("s3", "chained", *EMULATED)  # object stores: a URI names a bucket or container
 
 
 @pytest.fixture(params=ALL)
@@ -93,4 +94,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
 
 @pytest.fixture(params=SHARED)
 def shared_backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
+    return make_backend(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=BUCKETED)
+def bucketed_backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
     return make_backend(request.param, tmp_path, request)

@@ -16,6 +16,7 @@ from fsspec.core import split_protocol
 
 from aim_artifacts import (
     ArtifactNotFoundError,
+    BucketNotFoundError,
     InvalidMetadataError,
     InvalidNameError,
     NoArtifactsURIError,
@@ -26,6 +27,7 @@ from aim_artifacts import (
     SourceNotDirectoryError,
     SourceNotFoundError,
     Store,
+    UploadError,
 )
 
 from .conftest import Backend
@@ -257,9 +259,11 @@ def test_download_keeps_relative_paths_and_checks_bytes(
 def test_upath_reads_the_stored_object(backend: Backend, checkpoint_dir: Path) -> None:
     run = new_run(backend)
     run.log_artifacts(checkpoint_dir, block=True)
-    path = Run(run.hash, artifacts_uri=backend.uri, **backend.options).artifacts[
-        "ckpt/optim/deep/extra.json"
-    ].upath
+    path = (
+        Run(run.hash, artifacts_uri=backend.uri, **backend.options)
+        .artifacts["ckpt/optim/deep/extra.json"]
+        .upath
+    )
     assert path.read_text() == '{"step": 7}'
     with path.open("rb") as f:
         assert f.read(3) == b'{"s'
@@ -404,6 +408,22 @@ def test_uri_from_environment(
     run.log_artifact(write(tmp_path / "f.txt", "x"), block=True)
     assert run.artifacts_uri == f"{uri}/{run.hash}"
     assert backend.read(f"{run.hash}/f.txt") == b"x"
+
+
+def test_missing_bucket_is_a_clear_error(bucketed_backend: Backend, tmp_path: Path) -> None:
+    bucket = bucketed_backend.root.split("/", 1)[0]
+    uri = str(bucketed_backend.uri).replace(f"://{bucket}/", "://no-such-bucket-0/")
+    run = Run()
+    run.set_artifacts_uri(uri, **bucketed_backend.options)
+    missing = "bucket 'no-such-bucket-0' does not exist"
+    with pytest.raises(BucketNotFoundError, match=missing):
+        run.log_artifact(write(tmp_path / "a.txt", "a"), block=True)
+    with pytest.raises(BucketNotFoundError, match=missing):
+        run.log_bytes(b"b", "b.bin")
+    run.log_artifact(tmp_path / "a.txt")  # in the background: raised by close()
+    with pytest.raises(UploadError, match=missing):
+        run.close()
+    assert run.artifacts == {}
 
 
 def test_no_uri_at_all(tmp_path: Path) -> None:
