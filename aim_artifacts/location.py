@@ -18,7 +18,7 @@ from fsspec.core import split_protocol, url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
-from . import s3
+from . import forksafe, s3  # noqa: F401 - forksafe installs its fork hooks on import
 from .errors import AimArtifactsError, BackendUnavailableError, BucketNotFoundError
 from .names import check_name
 
@@ -111,12 +111,13 @@ class Location:
             raise better from exc
 
     def _missing_bucket(self) -> str | None:
-        """After a failure on an object store: the path's first part (its bucket or
-        container) if the store says it does not exist. Backends word this differently
-        (gcsfs: a FileNotFoundError naming a URL; adlfs: a RuntimeError), so ask."""
-        if self.is_local:
+        """After a failure on an object store (no root marker: paths start at a bucket): the
+        path's first part (its bucket or container) if the store says it does not exist.
+        Backends word this differently (gcsfs: a FileNotFoundError naming a URL; adlfs: a
+        RuntimeError), so ask."""
+        if self.fs.root_marker:  # paths start at a root, not at a bucket (local, memory)
             return None
-        bucket = self.path.strip("/").split("/", 1)[0]
+        bucket = self.path.split("/", 1)[0]
         try:
             self.fs.invalidate_cache(bucket)
             return None if self.fs.exists(bucket) else bucket

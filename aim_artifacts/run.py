@@ -120,15 +120,17 @@ class _Downloader:
 class ArtifactWriter:
     """The file `Run.open_artifact` yields: binary writes, hashed as they go."""
 
-    def __init__(self, sink: Any) -> None:
+    def __init__(self, sink: Any, location: Location) -> None:
         self._sink = sink
+        self._location = location
         self._digest = hashlib.sha256()
         self.size = 0
         self.stored: Artifact | None = None  # set once stored and recorded
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self._sink.write(view)
+        with self._location.storage_errors():  # object stores upload parts as they fill
+            self._sink.write(view)
         self._digest.update(view)
         self.size += len(view)
         return len(view)
@@ -439,9 +441,17 @@ class Run:
         check_name(name)
         job = _Job("", name, check_metadata(metadata), _now(), None)
         location, journal = self._require_location()
-        with location.storage_errors(), atomic_writer(location, location.join(name)) as sink:
-            writer = ArtifactWriter(sink)
+        storing = contextlib.ExitStack()
+        with location.storage_errors():
+            sink = storing.enter_context(atomic_writer(location, location.join(name)))
+        writer = ArtifactWriter(sink, location)
+        try:
             yield writer
+        except BaseException as exc:  # the caller's error, as raised; nothing is stored
+            storing.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        with location.storage_errors():
+            storing.close()  # the object appears, whole
         writer.stored = self._record(job, writer.size, writer.sha256)
         self._commit(journal, [writer.stored])
 

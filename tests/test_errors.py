@@ -51,6 +51,7 @@ def test_public_surface_is_exactly_all() -> None:
     modules = {
         "cli",
         "errors",
+        "forksafe",
         "integrations",
         "integrity",
         "journal",

@@ -420,6 +420,8 @@ def test_missing_bucket_is_a_clear_error(bucketed_backend: Backend, tmp_path: Pa
         run.log_artifact(write(tmp_path / "a.txt", "a"), block=True)
     with pytest.raises(BucketNotFoundError, match=missing):
         run.log_bytes(b"b", "b.bin")
+    with pytest.raises(BucketNotFoundError, match=missing), run.open_artifact("c.bin") as f:
+        f.write(b"c")
     run.log_artifact(tmp_path / "a.txt")  # in the background: raised by close()
     with pytest.raises(UploadError, match=missing):
         run.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,46 @@ def test_run_used_in_forked_child(shared_backend: Backend, tmp_path: Path) -> No
     run.close()
     reopened = Run(run.hash, artifacts_uri=shared_backend.uri, **shared_backend.options)
     assert sorted(reopened.artifacts) == ["child.txt", "parent.txt"]
+
+
+def test_forked_child_leaves_the_parents_connections_alone(
+    shared_backend: Backend, tmp_path: Path
+) -> None:
+    """A child that closes the connection pools it inherited (as aiohttp's ``__del__`` does
+    when an inherited filesystem is collected) must not unregister the parent's sockets from
+    the epoll the two share across fork: the parent would wait forever on a reused one."""
+    import aiohttp
+
+    run = Run()
+    run.set_artifacts_uri(shared_backend.uri, **shared_backend.options)
+    (tmp_path / "a.txt").write_text("a")
+    run.log_artifact(tmp_path / "a.txt", block=True)  # leaves keep-alive connections pooled
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            run.log_artifact(tmp_path / "a.txt", name="child.txt", block=True)
+            run.close()
+            for connector in [o for o in gc.get_objects() if isinstance(o, aiohttp.BaseConnector)]:
+                connector._close()  # what BaseConnector.__del__ does
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+    done = threading.Event()
+
+    def log_again() -> None:
+        run.log_artifact(tmp_path / "a.txt", name="parent-after.txt", block=True)
+        done.set()
+
+    threading.Thread(target=log_again, daemon=True).start()
+    assert done.wait(timeout=30), "the parent's request never completed"
+    run.close()
+    reopened = Run(run.hash, artifacts_uri=shared_backend.uri, **shared_backend.options)
+    assert sorted(reopened.artifacts) == ["a.txt", "child.txt", "parent-after.txt"]
 
 
 def test_run_pickled_into_a_spawned_process(shared_backend: Backend, tmp_path: Path) -> None:
