@@ -104,8 +104,8 @@ def s3(s3_moto: S3Server, s3_server: str) -> dict[str, Any]:
     """The S3 server reset to one empty bucket, ``artifacts``; returns s3fs storage options."""
     import requests
 
+    s3_moto.middleware.reset()  # first: no faults left by a test that failed
     requests.post(f"{s3_server}/moto-api/reset", timeout=10).raise_for_status()
-    s3_moto.middleware.reset()
     s3_client(s3_server).create_bucket(Bucket=BUCKET)
     return {
         "key": AWS_KEY,

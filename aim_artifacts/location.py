@@ -103,9 +103,12 @@ class Location:
         except AimArtifactsError:
             raise
         except Exception as exc:
-            better = s3.translate_error(exc, self.uri, self.fs) if self.is_s3 else None
-            if better is None and (bucket := self._missing_bucket()) is not None:
+            if self.is_s3:
+                better = s3.translate_error(exc, self.uri, self.fs)
+            elif (bucket := self._missing_bucket()) is not None:
                 better = BucketNotFoundError(f"bucket {bucket!r} does not exist ({self.uri})")
+            else:
+                better = None
             if better is None:
                 raise
             raise better from exc
@@ -120,9 +123,12 @@ class Location:
         bucket = self.path.split("/", 1)[0]
         try:
             self.fs.invalidate_cache(bucket)
-            return None if self.fs.exists(bucket) else bucket
+            self.fs.info(bucket)  # not exists(): it says False for any error
+        except FileNotFoundError:
+            return bucket
         except Exception:  # noqa: BLE001 - the original error is the one to raise
             return None
+        return None
 
     def join(self, name: str) -> str:
         """The filesystem path of `name` below this location (no checks: internal names)."""
