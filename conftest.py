@@ -122,12 +122,16 @@ def s3(s3_moto: S3Server, s3_server: str) -> dict[str, Any]:
 class Bucket:
     """A fresh, empty bucket (or Azure container) on an emulator, and options to reach it."""
 
+    protocol: str
     name: str
     options: dict[str, Any]
+    secret: str | None = None  # the credential in `options`, which must never be written
 
 
-def _unique_bucket() -> str:
-    return f"t{uuid.uuid4().hex[:20]}"
+def _new_bucket(protocol: str, options: dict[str, Any], secret: str | None = None) -> Bucket:
+    bucket = Bucket(protocol, f"t{uuid.uuid4().hex[:20]}", options, secret)
+    fsspec.filesystem(protocol, skip_instance_cache=True, **options).mkdir(bucket.name)
+    return bucket
 
 
 @contextlib.contextmanager
@@ -170,24 +174,18 @@ def azure(azurite_server: str) -> Bucket:
         f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
         f"AccountKey={AZURITE_KEY};BlobEndpoint={azurite_server};"
     )
-    bucket = Bucket(_unique_bucket(), {"connection_string": connection_string})
-    fsspec.filesystem("az", skip_instance_cache=True, **bucket.options).mkdir(bucket.name)
-    return bucket
+    return _new_bucket("az", {"connection_string": connection_string}, AZURITE_KEY)
 
 
 @pytest.fixture
 def s3rver(s3rver_server: str) -> Bucket:
     """A new bucket on s3rver; s3fs options."""
     options = {"key": "S3RVER", "secret": "S3RVER", "endpoint_url": s3rver_server}
-    bucket = Bucket(_unique_bucket(), options)
-    fsspec.filesystem("s3", skip_instance_cache=True, **options).mkdir(bucket.name)
-    return bucket
+    return _new_bucket("s3", options, "S3RVER")
 
 
 @pytest.fixture
 def gcs(gcs_server: str) -> Bucket:
-    """A new bucket on fake-gcs-server; gcsfs options."""
+    """A new bucket on fake-gcs-server; gcsfs options (anonymous: no secret)."""
     options = {"endpoint_url": gcs_server, "token": "anon", "project": "aim-artifacts-tests"}
-    bucket = Bucket(_unique_bucket(), options)
-    fsspec.filesystem("gs", skip_instance_cache=True, **options).mkdir(bucket.name)
-    return bucket
+    return _new_bucket("gs", options)

@@ -34,7 +34,6 @@ from fsspec.spec import AbstractFileSystem
 
 from .errors import (
     AccessDeniedError,
-    AimArtifactsError,
     BucketNotFoundError,
     EndpointUnreachableError,
     InvalidCredentialsError,
@@ -168,8 +167,6 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def translate_error(exc: BaseException, uri: str, fs: AbstractFileSystem) -> Exception | None:
     """Our error for an S3 failure (missing bucket, access denied, bad credentials,
     unreachable endpoint), or None when `exc` is none of those."""
-    if isinstance(exc, AimArtifactsError):
-        return None
     code = _client_error_code(exc)
     if code == "NoSuchBucket" or (code is None and "bucket does not exist" in str(exc)):
         bucket = uri.split("://", 1)[-1].split("/", 1)[0]

@@ -10,7 +10,6 @@ import pytest
 from fsspec.spec import AbstractFileSystem
 
 from conftest import AWS_SECRET, BUCKET
-from tests.servers import AZURITE_KEY
 
 
 @attrs.frozen
@@ -61,25 +60,30 @@ def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Ba
         options = request.getfixturevalue("s3")
         fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
         uri = f"simplecache::s3://{BUCKET}/chained"
-        return Backend(name, uri, {"s3": options}, fs, f"{BUCKET}/chained")
+        # its filesystem is simplecache's, not s3fs: no compare-and-swap, entries kept
+        return Backend(name, uri, {"s3": options}, fs, f"{BUCKET}/chained", exclusive_folds=False)
     if name == "s3":
         options = request.getfixturevalue("s3")
         fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
         return Backend(name, f"s3://{BUCKET}/base/", options, fs, f"{BUCKET}/base")
-    if name in EMULATED:  # a fresh bucket on an emulator: protocol, fixture
-        protocol, fixture = EMULATED[name]
-        bucket = request.getfixturevalue(fixture)
-        fs = fsspec.filesystem(protocol, skip_instance_cache=True, **bucket.options)
-        uri = f"{protocol}://{bucket.name}/base"
-        secret = {"azure": AZURITE_KEY, "s3rver": bucket.options.get("secret")}.get(name)
+    if name in EMULATED:  # a fresh bucket on an emulator
+        bucket = request.getfixturevalue(name)
+        fs = fsspec.filesystem(bucket.protocol, skip_instance_cache=True, **bucket.options)
+        uri = f"{bucket.protocol}://{bucket.name}/base"
         root = f"{bucket.name}/base"
         return Backend(
-            name, uri, bucket.options, fs, root, exclusive_folds=False, secret=secret or AWS_SECRET
+            name,
+            uri,
+            bucket.options,
+            fs,
+            root,
+            exclusive_folds=False,
+            secret=bucket.secret or AWS_SECRET,
         )
     raise AssertionError(name)
 
 
-EMULATED = {"azure": ("az", "azure"), "gcs": ("gs", "gcs"), "s3rver": ("s3", "s3rver")}
+EMULATED = ("azure", "gcs", "s3rver")  # each also the name of its Bucket fixture
 
 
 ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3", "chained", *EMULATED)
