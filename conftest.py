@@ -14,9 +14,12 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from aim_artifacts import S3ArtifactStorage_clientconfig
+from tests.server_ftp_webdav import ftp_server, webdav_server
+from tests.server_sftp_smb import sftp_server, smb_server
 from tests.servers import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
+    FileServer,
     Middleware,
     S3Server,
     azurite_process,
@@ -189,3 +192,52 @@ def gcs(gcs_server: str) -> Bucket:
     """A new bucket on fake-gcs-server; gcsfs options (anonymous: no secret)."""
     options = {"endpoint_url": gcs_server, "token": "anon", "project": "aim-artifacts-tests"}
     return _new_bucket("gs", options)
+
+
+# -- file servers: each started once per session, a fresh directory per test --------------------
+
+
+@pytest.fixture(scope="session")
+def file_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Started on first use: SFTP (OpenSSH), SMB (Samba), FTP (pyftpdlib), WebDAV (wsgidav)."""
+    starters = {"sftp": sftp_server, "smb": smb_server, "ftp": ftp_server, "webdav": webdav_server}
+    with contextlib.ExitStack() as stack:
+
+        def start(name: str) -> FileServer:
+            workdir = str(tmp_path_factory.mktemp(name))
+            return stack.enter_context(_emulator(starters[name](workdir)))
+
+        yield {"start": start, "running": {}}
+
+
+def _fresh_dir(file_servers: dict[str, Any], name: str) -> FileServer:
+    running = file_servers["running"]
+    if name not in running:
+        running[name] = file_servers["start"](name)
+    server: FileServer = running[name]
+    leaf = f"t{uuid.uuid4().hex[:12]}"  # made by the library on first write
+    return attrs.evolve(server, root=f"{server.root}/{leaf}", url_root=f"{server.url_root}/{leaf}")
+
+
+@pytest.fixture
+def sftp(file_servers: dict[str, Any]) -> FileServer:
+    """A new directory on the SFTP server (not yet made)."""
+    return _fresh_dir(file_servers, "sftp")
+
+
+@pytest.fixture
+def smb(file_servers: dict[str, Any]) -> FileServer:
+    """A new directory on the SMB share (not yet made)."""
+    return _fresh_dir(file_servers, "smb")
+
+
+@pytest.fixture
+def ftp(file_servers: dict[str, Any]) -> FileServer:
+    """A new directory on the FTP server (not yet made)."""
+    return _fresh_dir(file_servers, "ftp")
+
+
+@pytest.fixture
+def webdav(file_servers: dict[str, Any]) -> FileServer:
+    """A new directory on the WebDAV server (not yet made)."""
+    return _fresh_dir(file_servers, "webdav")

@@ -6,12 +6,11 @@ import hashlib
 from collections.abc import Mapping
 
 import attrs
-from fsspec.implementations.cached import CachingFileSystem
 
 from .location import Location
 from .names import RESERVED_PREFIX
 from .records import Artifact
-from .transfer import TEMP_PREFIX
+from .storage import TEMP_PREFIX, is_missing
 
 __all__ = ["VerifyReport", "leftovers", "verify"]
 
@@ -34,9 +33,7 @@ class VerifyReport:
 def verify(location: Location, records: Mapping[str, Artifact]) -> VerifyReport:
     """Re-hash every recorded object (streamed, not trusted from the backend) and list the
     run directory for objects no record names. Read caches of chained URLs are bypassed."""
-    fs = location.fs
-    while isinstance(fs, CachingFileSystem):  # simplecache::, filecache::, blockcache::
-        fs = fs.fs
+    fs = location.storage.origin
     fs.invalidate_cache(location.path)
     verified: list[str] = []
     missing: list[str] = []
@@ -49,7 +46,9 @@ def verify(location: Location, records: Mapping[str, Artifact]) -> VerifyReport:
                 while chunk := f.read(8 * 2**20):
                     digest.update(chunk)
                     size += len(chunk)
-        except FileNotFoundError:
+        except Exception as exc:
+            if not is_missing(exc):
+                raise
             missing.append(name)
             continue
         ok = size == record.size and digest.hexdigest() == record.sha256
@@ -69,10 +68,7 @@ def leftovers(location: Location) -> list[str]:
 
 def _stored_names(location: Location) -> list[str]:
     prefix = location.path.rstrip("/") + "/"
-    try:
-        paths = location.fs.find(location.path)
-    except FileNotFoundError:
-        return []
+    paths = location.storage.find(location.path)
     return [p[len(prefix) :] for p in paths if p.startswith(prefix)]
 
 

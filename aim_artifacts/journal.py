@@ -5,26 +5,27 @@ folds the entries into the sidecar and removes them. Because merging is order-fr
 (`RunState`), readers take ``entries + sidecar`` and never miss a change. Compaction removes
 entries only where the sidecar update is exclusive:
 
-- local and mounted file systems: a lock (``fcntl.lockf``, honoured over NFS) held while the
-  sidecar is replaced;
 - S3 servers that honour conditional writes (``If-Match``, probed): compare-and-swap,
   retried on conflict;
+- file systems where ``mkdir`` is exclusive (local, NFS, SFTP, FTP, WebDAV, SMB, memory): a
+  lock directory held while the sidecar is replaced (`Storage.hold`, a lease a dead holder
+  cannot keep; advisory locks are not trusted: many mounts grant them to everyone);
 - any other backend: the sidecar is rewritten but entries are kept, so nothing is lost.
+
+No entry is ever dropped unread: one that cannot be read is an error naming it, unless it
+was removed by a concurrent fold (then the sidecar has it).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import random
 import re
-import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from .errors import ConcurrentUpdateError
+from .errors import ConcurrentUpdateError, SidecarError
 from .location import Location
 from .names import RESERVED_PREFIX
 from .records import Artifact
@@ -36,6 +37,7 @@ from .sidecar import (
     encode_sidecar,
     new_revision,
 )
+from .storage import is_missing
 from .transfer import store_bytes
 
 __all__ = ["JOURNAL_DIR", "SIDECAR_NAME", "Journal"]
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 
 SIDECAR_NAME = f"{RESERVED_PREFIX}.json"
 JOURNAL_DIR = f"{RESERVED_PREFIX}.d"
-LOCK_NAME = f"{RESERVED_PREFIX}.lock"
+LOCK_NAME = f"{RESERVED_PREFIX}.lease"  # a directory (not the .lock file of 0.1)
 _ENTRY = re.compile(r"\d{20}-[0-9a-f]{12}\.json")
 _CAS_ATTEMPTS = 50
 
@@ -92,21 +94,18 @@ class Journal:
             known: changes the caller holds already (merged in; merging is idempotent).
             mine: revisions of entries whose changes are in `known`: not read again.
         """
-        if self.location.is_local:
-            with _file_lock(self.location.join(LOCK_NAME)):
-                paths, state = self._read_entries(known, mine)
-                state.merge(self._read_sidecar())
-                store_bytes(self.location, self.sidecar_path, self._encode(state))
-                self._remove(paths)
-                return state
-        from . import s3  # noqa: PLC0415 - only loaded with s3fs
+        if self.location.is_s3:
+            from . import s3  # noqa: PLC0415 - only loaded with s3fs
 
-        if s3.has_conditional_writes(self.location.fs, self.location.path):
-            return self._compact_cas(s3, known, mine)
-        state = self._read_entries(known, mine)[1]
-        state.merge(self._read_sidecar())
-        store_bytes(self.location, self.sidecar_path, self._encode(state))
-        return state
+            if s3.has_conditional_writes(self.location.fs, self.location.path):
+                return self._compact_cas(s3, known, mine)
+        with self.location.storage.hold(self.location.join(LOCK_NAME)) as exclusive:
+            paths, state = self._read_entries(known, mine)
+            state.merge(self._read_sidecar())
+            store_bytes(self.location, self.sidecar_path, self._encode(state))
+            if exclusive:
+                self.location.storage.remove(paths)
+            return state
 
     def _compact_cas(self, s3: Any, known: RunState | None, mine: Collection[str]) -> RunState:
         fs = self.location.fs
@@ -121,7 +120,7 @@ class Journal:
                 log.debug("sidecar %s changed under us (attempt %d)", self.sidecar_path, attempt)
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
                 continue
-            self._remove(paths)
+            self.location.storage.remove(paths)
             return state
         msg = f"{self.location.uri}: the sidecar kept changing; gave up after {_CAS_ATTEMPTS} tries"
         raise ConcurrentUpdateError(msg)
@@ -136,20 +135,12 @@ class Journal:
         return decode_sidecar(data, where=self.sidecar_path)
 
     def _read_sidecar(self) -> RunState:
-        try:
-            data = self.location.fs.cat_file(self.sidecar_path)
-        except FileNotFoundError:
-            return RunState()
-        return self._decode_sidecar(data)
+        data = self.location.storage.read(self.sidecar_path)
+        return RunState() if data is None else self._decode_sidecar(data)
 
     def _entry_paths(self) -> list[str]:
-        fs = self.location.fs
-        fs.invalidate_cache(self.journal_path)
-        try:
-            paths = fs.ls(self.journal_path, detail=False)
-        except FileNotFoundError:
-            return []
-        return sorted(p for p in paths if _ENTRY.fullmatch(p.rsplit("/", 1)[-1]))
+        names = self.location.storage.names(self.journal_path)
+        return sorted(f"{self.journal_path}/{n}" for n in names if _ENTRY.fullmatch(n))
 
     def _read_entries(
         self, known: RunState | None = None, mine: Collection[str] = ()
@@ -164,44 +155,25 @@ class Journal:
         mine = {f"{revision}.json" for revision in mine}
         ours = [p for p in paths if p.rsplit("/", 1)[-1] in mine]
         others = [p for p in paths if p.rsplit("/", 1)[-1] not in mine]
-        contents = self.location.fs.cat(others, on_error="omit") if others else {}
+        contents = self._read_all(others)
         for path, data in contents.items():
             state.merge(decode_entry(data, where=path))
         return ours + list(contents), state
 
-    def _remove(self, paths: list[str]) -> None:
+    def _read_all(self, paths: list[str]) -> dict[str, bytes]:
+        """The bytes of these entries; those removed meanwhile by a fold are left out.
+
+        Raises:
+            SidecarError: an entry that is still there cannot be read.
+        """
         if not paths:
-            return
-        fs = self.location.fs
-        try:
-            fs.rm(paths)
-        except FileNotFoundError:
-            for path in paths:
-                with contextlib.suppress(FileNotFoundError):
-                    fs.rm_file(path)
-        fs.invalidate_cache(self.journal_path)
-
-
-_thread_locks: dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-# A lock held by another thread at fork time would never be released in the child.
-os.register_at_fork(after_in_child=_thread_locks.clear)
-os.register_at_fork(before=_thread_locks_guard.acquire, after_in_parent=_thread_locks_guard.release)
-os.register_at_fork(after_in_child=_thread_locks_guard.release)
-
-
-@contextlib.contextmanager
-def _file_lock(path: str) -> Iterator[None]:
-    """Exclusive across threads (a lock per path) and processes (``lockf`` on `path`)."""
-    import fcntl  # noqa: PLC0415 - POSIX only
-
-    with _thread_locks_guard:
-        thread_lock = _thread_locks.setdefault(path, threading.Lock())
-    with thread_lock:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a+b") as f:
-            fcntl.lockf(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.lockf(f, fcntl.LOCK_UN)
+            return {}
+        got = self.location.storage.origin.cat(paths, on_error="return")
+        failed = {p: v for p, v in got.items() if isinstance(v, BaseException)}
+        if failed:
+            listed = set(self._entry_paths())
+            for path, exc in failed.items():
+                if path in listed or not is_missing(exc):
+                    msg = f"journal entry {path} cannot be read: {type(exc).__name__}: {exc}"
+                    raise SidecarError(msg) from exc
+        return {p: v for p, v in got.items() if p not in failed}

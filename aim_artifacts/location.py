@@ -9,90 +9,56 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fsspec.core import split_protocol, url_to_fs
-from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
 from . import forksafe, s3  # noqa: F401 - forksafe installs its fork hooks on import
 from .errors import AimArtifactsError, BackendUnavailableError, BucketNotFoundError
 from .names import check_name
+from .storage import Storage, is_missing
 
 __all__ = ["Location", "resolve"]
 
 
 class Location:
-    """A directory on some storage: its URI for people, its path and filesystem for code."""
+    """A directory on some storage: its URI for people, its path and `Storage` for code."""
 
-    __slots__ = (
-        "_fs",
-        "_fs_args",
-        "_fs_cls",
-        "_fs_options",
-        "_pid",
-        "path",
-        "protocols",
-        "uri",
-    )
+    __slots__ = ("path", "protocols", "storage", "uri")
 
     def __init__(
-        self,
-        uri: str,
-        path: str,
-        fs_cls: type[AbstractFileSystem],
-        *,
-        fs_args: tuple[Any, ...] = (),
-        fs_options: Mapping[str, Any] | None = None,
-        protocols: tuple[str, ...] = (),
+        self, uri: str, path: str, storage: Storage, *, protocols: tuple[str, ...] = ()
     ) -> None:
         self.uri = uri.rstrip("/") or uri
         self.path = path.rstrip("/") or path
+        self.storage = storage
         self.protocols = protocols  # of the URI, outermost first; () for plain paths
-        self._fs_cls = fs_cls
-        self._fs_args = fs_args
-        self._fs_options = copy.deepcopy(dict(fs_options or {}))
-        self._fs: AbstractFileSystem | None = None
-        self._pid = -1
 
     @property
     def fs(self) -> AbstractFileSystem:
-        """This process's filesystem (rebuilt after fork or unpickling)."""
-        pid = os.getpid()
-        if self._fs is None or self._pid != pid:
-            # Deep copy: botocore rewrites nested dicts (``retries``) in place.
-            self._fs = self._fs_cls(*self._fs_args, **copy.deepcopy(self._fs_options))
-            self._pid = pid
-        return self._fs
+        """This process's (or thread's) filesystem."""
+        return self.storage.fs
 
     @property
     def storage_options(self) -> dict[str, Any]:
         """A copy of the options the filesystem is built with (they may hold secrets)."""
-        return copy.deepcopy(self._fs_options)
+        return self.storage.storage_options
 
     @property
     def is_s3(self) -> bool:
         """True when the URI's innermost protocol is S3 (``s3://``, ``simplecache::s3://``)."""
         return bool(self.protocols) and self.protocols[-1] in s3.S3_PROTOCOLS
 
-    @property
-    def is_local(self) -> bool:
-        """True when the filesystem is the local one (plain and mounted paths, file://)."""
-        return isinstance(self.fs, LocalFileSystem)
-
     def child(self, name: str) -> Location:
         """The location `name` (a checked relative posix path) below this one."""
         check_name(name)
         return Location(
-            f"{self.uri}/{name}",
-            f"{self.path}/{name}",
-            self._fs_cls,
-            fs_args=self._fs_args,
-            fs_options=self._fs_options,
-            protocols=self.protocols,
+            f"{self.uri}/{name}", self.join(name), self.storage, protocols=self.protocols
         )
 
     @contextlib.contextmanager
@@ -107,6 +73,8 @@ class Location:
                 better = s3.translate_error(exc, self.uri, self.fs)
             elif (bucket := self._missing_bucket()) is not None:
                 better = BucketNotFoundError(f"bucket {bucket!r} does not exist ({self.uri})")
+            elif is_missing(exc) and not isinstance(exc, FileNotFoundError):
+                better = FileNotFoundError(errno.ENOENT, f"{exc} ({self.uri})")  # SMB, FTP
             else:
                 better = None
             if better is None:
@@ -118,9 +86,9 @@ class Location:
         path's first part (its bucket or container) if the store says it does not exist.
         Backends word this differently (gcsfs: a FileNotFoundError naming a URL; adlfs: a
         RuntimeError), so ask."""
-        if self.fs.root_marker:  # paths start at a root, not at a bucket (local, memory)
+        bucket = self.storage.base.split("/", 1)[0]
+        if self.fs.root_marker or not bucket:  # paths start at a root, not at a bucket
             return None
-        bucket = self.path.split("/", 1)[0]
         try:
             self.fs.invalidate_cache(bucket)
             self.fs.info(bucket)  # not exists(): it says False for any error
@@ -132,15 +100,13 @@ class Location:
 
     def join(self, name: str) -> str:
         """The filesystem path of `name` below this location (no checks: internal names)."""
-        return f"{self.path}/{name}"
+        return f"{self.path}/{name}" if self.path else name
 
     def __getstate__(self) -> dict[str, Any]:
         return {
             "uri": self.uri,
             "path": self.path,
-            "fs_cls": self._fs_cls,
-            "fs_args": self._fs_args,
-            "fs_options": self._fs_options,
+            "storage": self.storage,
             "protocols": self.protocols,
         }
 
@@ -196,14 +162,13 @@ def resolve(
 
 
 def _located(uri: str, path: str, fs: AbstractFileSystem, protocols: tuple[str, ...]) -> Location:
-    return Location(
-        uri,
-        path,
-        type(fs),
-        fs_args=fs.storage_args,
-        fs_options=fs.storage_options,
-        protocols=protocols,
-    )
+    if fs.storage_options.get("fo") == path:
+        # A chained layer that took the URL's path as its own root (``dir::``): its paths
+        # are relative to it, and fsspec hands the path back as if they were not.
+        path = ""
+    direct = bool(protocols) and protocols[-1] in s3.S3_PROTOCOLS
+    storage = Storage.of(fs, base=path.rstrip("/"), direct=direct)
+    return Location(uri, path, storage, protocols=protocols)
 
 
 def _fresh(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from .names import check_name, check_run_hash, join_name, new_run_hash
 from .progress import ProgressBar
 from .records import Artifact, check_metadata
 from .sidecar import RunState
+from .storage import SHARED_WORKERS
 from .transfer import (
     Stored,
     atomic_writer,
@@ -56,8 +57,6 @@ log = logging.getLogger(__name__)
 
 ENV_URI = "AIM_ARTIFACTS_URI"
 COMPACT_EVERY = 256  # fewest journal entries a Run writes before it folds them
-REMOTE_CONCURRENCY = 16  # default uploads at once to object stores (S3 pool sized to match)
-LOCAL_CONCURRENCY = 1  # ... and to local paths: measured fastest for small files on 2 cores
 
 
 class _Lifecycle(enum.Enum):
@@ -194,8 +193,9 @@ class Run:
             artifacts_uri: as for `set_artifacts_uri`; None waits for that call or falls
                 back to the ``AIM_ARTIFACTS_URI`` environment variable.
             max_concurrency: uploads that run at once; by default 16 on object stores (S3's
-                connection pool is sized to match) and 1 on local and mounted paths, where
-                more threads only contend for the GIL (raise it for high-latency mounts).
+                connection pool is sized to match), 4 on backends with a connection per
+                thread (SFTP, FTP, SMB, WebDAV) and 1 on local and mounted paths, where more
+                threads only contend for the GIL (raise it for high-latency mounts).
             **storage_options: passed to the filesystem with `artifacts_uri`.
 
         Raises:
@@ -250,7 +250,7 @@ class Run:
             ArtifactsURIAlreadySetError: a different URI was set before.
         """
         self._this_process()
-        pool_size = self._max_concurrency or REMOTE_CONCURRENCY
+        pool_size = self._max_concurrency or SHARED_WORKERS
         location = resolve(uri, pool_size=pool_size, **storage_options)
         location = location.child(self.hash)
         with self._lock:
@@ -583,8 +583,7 @@ class Run:
         location, journal = self._require_location()
         with location.storage_errors():
             removed = leftovers(location)
-            for name in removed:
-                location.fs.rm_file(location.join(name))
+            location.storage.remove([location.join(name) for name in removed])
             if location.is_s3:
                 removed += s3.abort_incomplete_uploads(location.fs, location.path)
             self._fold_now(journal)
@@ -625,19 +624,17 @@ class Run:
         self, jobs: list[_Job], *, block: bool, progress: bool = False
     ) -> Future[list[Artifact]]:
         """Start storing `jobs` concurrently; the returned future completes once they are
-        recorded (successes) or failed (an `UploadError`). A blocking call with one worker
-        runs on the caller's thread: no hand-offs."""
+        recorded (successes) or failed (an `UploadError`). A blocking call with one worker or
+        one job runs on the caller's thread: no hand-offs."""
         location, journal = self._require_location()
-        workers = self._max_concurrency or (
-            LOCAL_CONCURRENCY if location.is_local else REMOTE_CONCURRENCY
-        )
+        workers = self._max_concurrency or location.storage.workers
         bar = None
         if progress:
             total = sum(j.size if j.size is not None else _stat(j.source).st_size for j in jobs)
             bar = ProgressBar(f"run {self.hash}", total, len(jobs))
         store = functools.partial(self._store, location, bar=bar)
         batch: Future[list[Artifact]] = Future()
-        if block and workers == 1:
+        if block and (workers == 1 or len(jobs) == 1):
             done: dict[str, _Stored] = {}
             failed: dict[str, BaseException] = {}
             for job in jobs:

@@ -12,16 +12,16 @@ import contextlib
 import hashlib
 import os
 import queue
-import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import IO, Any
 
 import attrs
 
 from .errors import IntegrityError, InvalidNameError, SourceChangedError, SourceNotFoundError
 from .location import Location
-from .names import RESERVED_PREFIX, check_name
+from .names import check_name
+from .storage import atomic_local_file
 
 __all__ = [
     "Stored",
@@ -36,7 +36,6 @@ __all__ = [
 CHUNK = 8 * 2**20  # read size for large files; also the largest file read in one go
 PART = 16 * 2**20  # object-store write buffer (an S3 multipart part); s3fs's own is 50 MiB
 MAX_PARTS = 9_000  # S3 allows 10,000 parts: stay below it for files of any size
-TEMP_PREFIX = f"{RESERVED_PREFIX}-tmp-"
 
 Progress = Callable[[int], object]  # called with the number of bytes just moved
 
@@ -55,88 +54,18 @@ def part_size(size: int) -> int:
     return max(PART, -(-size // MAX_PARTS))
 
 
-@contextlib.contextmanager
-def atomic_writer(location: Location, path: str, size: int = 0) -> Iterator[IO[bytes]]:
+def atomic_writer(
+    location: Location, path: str, size: int = 0
+) -> contextlib.AbstractContextManager[IO[bytes]]:
     """A binary file that appears at `path` (a path of ``location.fs``) only if the block ends
     without error; otherwise nothing is left behind and any earlier object stays intact.
     `size` (expected bytes) sizes the write buffer of object stores."""
-    if location.is_local:
-        with _local_atomic_writer(path) as f:
-            yield f
-        return
-    fs = location.fs
-    # An S3 PUT (or completed multipart upload) is atomic for readers; other backends may
-    # show a file while it is written (fsspec's memory filesystem commits it empty at
-    # open), so they get a temp object beside the target, moved into place at the end.
-    direct = location.is_s3
-    target = path if direct else f"{path.rsplit('/', 1)[0]}/{TEMP_PREFIX}{secrets.token_hex(8)}"
-    f = fs.open(target, "wb", block_size=part_size(size))
-    try:
-        yield f
-    except BaseException:
-        f.discard()  # s3fs aborts the multipart upload
-        with contextlib.suppress(AttributeError):
-            f.closed = True
-        if not direct:
-            with contextlib.suppress(FileNotFoundError):
-                fs.rm_file(target)
-        raise
-    f.close()
-    if not direct:
-        fs.mv(target, path)
-
-
-def _open_temp(path: str) -> tuple[str, int]:
-    """A new temp file beside `path` (its directory made if missing): name and descriptor."""
-    directory = os.path.dirname(path)
-    temp = f"{directory}/{TEMP_PREFIX}{secrets.token_hex(8)}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        return temp, os.open(temp, flags, 0o666)
-    except FileNotFoundError:  # first file in this directory: one makedirs, not one per file
-        os.makedirs(directory, exist_ok=True)
-        return temp, os.open(temp, flags, 0o666)
-
-
-@contextlib.contextmanager
-def _local_atomic_writer(path: str) -> Iterator[IO[bytes]]:
-    temp, fd = _open_temp(path)
-    try:
-        with open(fd, "wb") as f:
-            yield f
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-
-
-def _write_local(path: str, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, then rename it into place."""
-    temp, fd = _open_temp(path)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    return location.storage.open_write(path, part_size(size))
 
 
 def store_bytes(location: Location, path: str, data: bytes) -> Stored:
     """Write `data` atomically at `path` and return its size and sha256."""
-    if location.is_local:
-        _write_local(path, data)
-    elif len(data) <= CHUNK and location.is_s3:
-        location.fs.pipe_file(path, data)
-    else:
-        with atomic_writer(location, path, len(data)) as f:
-            f.write(data)
+    location.storage.write(path, data)
     return Stored(len(data), hashlib.sha256(data).hexdigest())
 
 
@@ -154,6 +83,7 @@ def store_file(
     except FileNotFoundError as exc:
         msg = f"source file {source!r} does not exist"
         raise SourceNotFoundError(msg) from exc
+    storage = location.storage
     with src:
         before = os.fstat(src.fileno())
         # Copy exactly the bytes the file had: a file still being appended to is not chased.
@@ -161,22 +91,19 @@ def store_file(
         if size <= CHUNK:  # the common case: one read, one write (one PUT), no buffers
             data = src.read(size)
             _check_unchanged(source, before, os.fstat(src.fileno()), len(data))
-            if location.is_local:
-                _write_local(path, data)
-            elif location.is_s3:
-                location.fs.pipe_file(path, data)  # a single PUT: atomic for readers
-            else:
-                with atomic_writer(location, path, size) as sink:
-                    sink.write(data)
+            storage.write(path, data)
             if progress:
                 progress(size)
             return Stored(size, hashlib.sha256(data).hexdigest())
-        with atomic_writer(location, path, size) as sink:
-            if location.is_local:
-                stored = _copy_local(source, src, sink, size, progress)
-            else:
+        if storage.local:  # the kernel copies while a second thread hashes
+            with storage.open_write(path) as sink, _Hasher(source, size) as hasher:
+                copied = _kernel_copy(src.fileno(), sink.fileno(), size, progress)
+                stored = hasher.result(copied)
+                _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
+        else:  # streamed (in parts, or pipelined on SFTP), hashed on the way
+            with storage.open_write(path, part_size(size)) as sink:
                 stored = _copy(src, sink, progress, limit=size)
-            _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
+                _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
     return stored
 
 
@@ -217,7 +144,9 @@ def download_file(
     Raises:
         IntegrityError: the bytes disagree with `expected`; `dest` is left untouched.
     """
-    with location.fs.open(path, "rb") as src, _local_atomic_writer(dest) as sink:
+    with location.fs.open(path, "rb") as src, atomic_local_file(dest) as sink:
+        if callable(prefetch := getattr(src, "prefetch", None)):
+            prefetch()  # SFTP: read ahead instead of one request per block (25x faster)
         got = _copy(src, sink, progress)
         if expected is not None and got != expected:
             msg = (
@@ -245,34 +174,45 @@ def local_target(dest_dir: str, name: str) -> str:
     return target
 
 
-def _copy_local(
-    source: str, src: IO[bytes], sink: IO[bytes], size: int, progress: Progress | None
-) -> Stored:
-    """Copy `size` bytes in the kernel (``copy_file_range`` / ``sendfile``) while a second
-    thread hashes the same bytes of `source`: the two overlap, as fast as the slower of them.
-    The caller's before/after stat check catches a source changed between the two reads."""
-    hashed: list[Stored] = []
-    failure: list[BaseException] = []
+class _Hasher:
+    """Hashes the first `size` bytes of the file `source` on a thread of its own, so that
+    hashing overlaps a copy made by other means (the kernel, the backend's transfer). The
+    caller's before/after stat check catches a source changed between the two reads."""
 
-    def hash_source() -> None:
+    def __init__(self, source: str, size: int) -> None:
+        self._source = source
+        self._size = size
+        self._hashed: list[Stored] = []
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="aim-artifacts-hash")
+
+    def __enter__(self) -> _Hasher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
         try:
-            with open(source, "rb") as f:
-                hashed.append(_hash(f, size))
+            with open(self._source, "rb") as f:
+                self._hashed.append(_hash(f, self._size))
         except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
-            failure.append(exc)
+            self._failure.append(exc)
 
-    hasher = threading.Thread(target=hash_source, name="aim-artifacts-hash")
-    hasher.start()
-    try:
-        copied = _kernel_copy(src.fileno(), sink.fileno(), size, progress)
-    finally:
-        hasher.join()
-    if failure:
-        raise failure[0]
-    if copied != size or hashed[0].size != size:
-        msg = f"source file {source!r} changed while it was stored"
-        raise SourceChangedError(msg)
-    return hashed[0]
+    def result(self, copied: int) -> Stored:
+        """The hash, once `copied` bytes were copied.
+
+        Raises:
+            SourceChangedError: the copy or the hash saw another size than expected.
+        """
+        self._thread.join()
+        if self._failure:
+            raise self._failure[0]
+        if copied != self._size or self._hashed[0].size != self._size:
+            msg = f"source file {self._source!r} changed while it was stored"
+            raise SourceChangedError(msg)
+        return self._hashed[0]
 
 
 def _hash(f: IO[bytes], size: int) -> Stored:

@@ -36,6 +36,21 @@ def free_port() -> int:
 
 
 @attrs.frozen
+class FileServer:
+    """A running file server as fsspec sees it: `protocol` and `options` (credentials in
+    them, never in a repr), `root` (a directory path on that filesystem, where tests store),
+    `url_root` (the same place as a URL), `secret` (the credential in `options` that must
+    never be written anywhere, if any) and `disk_root` (`root` on this machine's disk)."""
+
+    protocol: str
+    options: dict[str, object] = attrs.field(repr=False)
+    root: str
+    url_root: str
+    secret: str | None = attrs.field(default=None, repr=False)
+    disk_root: str | None = None
+
+
+@attrs.frozen
 class Request:
     method: str
     path: str

@@ -62,6 +62,7 @@ def test_public_surface_is_exactly_all() -> None:
         "run",
         "s3",
         "sidecar",
+        "storage",
         "store",
         "transfer",
         "ui",

@@ -59,6 +59,27 @@ def test_eight_processes_and_sixteen_threads_lose_nothing(
     assert Run(run_hash, artifacts_uri=uri, **options).verify().ok
 
 
+def test_advisory_locks_granted_to_everyone_lose_no_record(tmp_path: Path) -> None:
+    # Folds are made exclusive by an atomic mkdir, not by lockf/flock: on a mount that grants
+    # every advisory lock, 8 processes folding every 4 entries still keep all 400 records.
+    uri, run_hash = str(tmp_path / "store"), Run().hash
+    ctx = multiprocessing.get_context("spawn")
+    args = [(run_hash, uri, str(tmp_path), f"p{p}", 50) for p in range(8)]
+    procs = [
+        ctx.Process(target=workers.log_many_where_locks_are_granted_to_all, args=a) for a in args
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+
+    sidecar = Path(uri, run_hash, ".aim-artifacts.json").read_bytes()
+    assert sidecar.count(b'"sha256"') == 400  # every record folded ...
+    assert list(Path(uri, run_hash, ".aim-artifacts.d").iterdir()) == []  # ... none pending
+    assert len(Run(run_hash, artifacts_uri=uri).artifacts) == 400
+
+
 def test_flaky_s3_stores_everything_byte_exact(
     s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path
 ) -> None:

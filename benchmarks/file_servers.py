@@ -1,0 +1,96 @@
+"""Uploads to file servers (SFTP, FTP): ours against the backend's own transfer, same run.
+
+    python benchmarks/file_servers.py [--repeat 5] [--servers sftp,ftp]
+
+For each server, one 20 MiB file (``log_artifact`` vs ``fs.put_file``) and 200 x 4 KiB files
+(``log_artifacts`` vs ``fs.put(list, list)``), each into a fresh directory. Target: at most
+1.3x the backend's own way (medians). Exits 1 when a target is missed. The SFTP server is
+Debian's openssh-server (``apt-get install openssh-server``); FTP is pyftpdlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import uuid
+from typing import Any
+
+import fsspec
+from _common import report, time_runs
+
+from aim_artifacts import Run
+from tests.server_ftp_webdav import ftp_server
+from tests.server_sftp_smb import sftp_server
+
+SERVERS = {"sftp": sftp_server, "ftp": ftp_server}
+
+
+def bench(  # noqa: PLR0917 - one call site, read top to bottom
+    name: str, server: Any, big: str, small_dir: str, smalls: list[str], repeat: int, target: float
+) -> bool:
+    """Time both ways on one server; print the medians and ratios."""
+    fs = fsspec.filesystem(server.protocol, skip_instance_cache=True, **server.options)
+
+    def fresh() -> str:
+        return f"t{uuid.uuid4().hex[:12]}"
+
+    def ours_big(_: int) -> None:
+        with Run(artifacts_uri=f"{server.url_root}/{fresh()}", **server.options) as run:
+            run.log_artifact(big, block=True)
+
+    def plain_big(_: int) -> None:
+        directory = f"{server.root}/{fresh()}"
+        fs.makedirs(directory, exist_ok=True)
+        fs.put_file(big, f"{directory}/model.bin")
+
+    def ours_small(_: int) -> None:
+        with Run(artifacts_uri=f"{server.url_root}/{fresh()}", **server.options) as run:
+            run.log_artifacts(small_dir, block=True)
+
+    def plain_small(_: int) -> None:
+        directory = f"{server.root}/{fresh()}/ckpt"
+        fs.makedirs(directory, exist_ok=True)
+        fs.put(smalls, [f"{directory}/{os.path.basename(p)}" for p in smalls])
+
+    ok = True
+    for label, ours, plain in (
+        ("20 MiB file", ours_big, plain_big),
+        ("200 x 4 KiB", ours_small, plain_small),
+    ):
+        t_plain = time_runs(plain, repeat)
+        t_ours = time_runs(ours, repeat)
+        print(f"{name} {label}: ours {t_ours}; backend's own {t_plain}")
+        ok &= report(f"{name} {label} ratio", t_ours.median / t_plain.median, target)
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--servers", default="sftp,ftp")
+    parser.add_argument("--target", type=float, default=1.3)
+    args = parser.parse_args()
+
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        big = os.path.join(tmp, "model.bin")
+        with open(big, "wb") as f:
+            f.write(os.urandom(20 * 2**20))
+        small_dir = os.path.join(tmp, "ckpt")
+        os.makedirs(small_dir)
+        smalls = []
+        for i in range(200):
+            smalls.append(os.path.join(small_dir, f"f{i:03d}.bin"))
+            with open(smalls[-1], "wb") as f:
+                f.write(os.urandom(4096))
+
+        for name in args.servers.split(","):
+            with SERVERS[name](os.path.join(tmp, f"srv-{name}")) as server:
+                ok &= bench(name, server, big, small_dir, smalls, args.repeat, args.target)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
