@@ -8,6 +8,7 @@ that epoll, the parent's registrations included, and the parent then waits forev
 response on a reused keep-alive connection. So, in the child, the inherited loop gets an epoll
 of its own and is marked not running (its thread stayed in the parent): closing through it
 touches nothing of the parent's. (kqueue, on macOS and the BSDs, is not inherited by fork.)
+smbclient's module-level connection cache is likewise forgotten in the child.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def _after_fork_in_child() -> None:
             shared.close()  # this process's descriptor only; the parent keeps its own
             selector._selector = select.epoll()  # type: ignore[union-attr]
     _inherited.clear()
+    pool = sys.modules.get("smbclient._pool")
+    if pool is not None:  # smbclient keeps every SMB connection in one module-level cache:
+        # the child forgets the parent's (their reader threads stayed in the parent, and a
+        # logoff from here would end the parent's sessions) and opens its own.
+        pool._SMB_CONNECTIONS.clear()
 
 
 os.register_at_fork(

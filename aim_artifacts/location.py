@@ -29,15 +29,22 @@ __all__ = ["Location", "resolve"]
 class Location:
     """A directory on some storage: its URI for people, its path and `Storage` for code."""
 
-    __slots__ = ("path", "protocols", "storage", "uri")
+    __slots__ = ("path", "protocols", "rooted", "storage", "uri")
 
     def __init__(
-        self, uri: str, path: str, storage: Storage, *, protocols: tuple[str, ...] = ()
+        self,
+        uri: str,
+        path: str,
+        storage: Storage,
+        *,
+        protocols: tuple[str, ...] = (),
+        rooted: bool = False,
     ) -> None:
         self.uri = uri.rstrip("/") or uri
         self.path = path.rstrip("/") or path
         self.storage = storage
         self.protocols = protocols  # of the URI, outermost first; () for plain paths
+        self.rooted = rooted  # paths are relative to a chained layer's own root (``dir::``)
 
     @property
     def fs(self) -> AbstractFileSystem:
@@ -58,8 +65,20 @@ class Location:
         """The location `name` (a checked relative posix path) below this one."""
         check_name(name)
         return Location(
-            f"{self.uri}/{name}", self.join(name), self.storage, protocols=self.protocols
+            f"{self.uri}/{name}",
+            self.join(name),
+            self.storage,
+            protocols=self.protocols,
+            rooted=self.rooted,
         )
+
+    def url(self) -> tuple[str, dict[str, Any]]:
+        """A URL and storage options that open this location with fsspec or ``UPath``: the
+        URI, or for a ``dir::`` URI the URL of the layer below (fsspec reads ``dir::`` URLs
+        with a path as the root repeated)."""
+        if self.rooted:
+            return self.uri.split("::", 1)[1], self.storage_options.get("target_options", {})
+        return self.uri, self.storage_options
 
     @contextlib.contextmanager
     def storage_errors(self) -> Iterator[None]:
@@ -108,6 +127,7 @@ class Location:
             "path": self.path,
             "storage": self.storage,
             "protocols": self.protocols,
+            "rooted": self.rooted,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -162,13 +182,14 @@ def resolve(
 
 
 def _located(uri: str, path: str, fs: AbstractFileSystem, protocols: tuple[str, ...]) -> Location:
-    if fs.storage_options.get("fo") == path:
+    rooted = fs.storage_options.get("fo") == path
+    if rooted:
         # A chained layer that took the URL's path as its own root (``dir::``): its paths
         # are relative to it, and fsspec hands the path back as if they were not.
         path = ""
     direct = bool(protocols) and protocols[-1] in s3.S3_PROTOCOLS
     storage = Storage.of(fs, base=path.rstrip("/"), direct=direct)
-    return Location(uri, path, storage, protocols=protocols)
+    return Location(uri, path, storage, protocols=protocols, rooted=rooted)
 
 
 def _fresh(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -113,7 +113,8 @@ class _Downloader:
     def upath(self, artifact: Artifact) -> Any:
         from upath import UPath  # noqa: PLC0415 - upath is imported when it is used
 
-        return UPath(self.location.child(artifact.name).uri, **self.location.storage_options)
+        url, options = self.location.child(artifact.name).url()
+        return UPath(url, **options)
 
 
 class ArtifactWriter:

@@ -10,8 +10,10 @@ question             how it is decided
 local fast paths     fsspec's own local filesystem: its paths are the OS's, used with ``os``
 publish              S3: an object appears whole when its PUT or multipart upload completes, so
                      it is written in place; elsewhere a temp file beside the target is renamed
-                     over it (``fs.mv``); where rename refuses to overwrite, the old object is
-                     removed first (readers may then briefly miss it, never see it partial)
+                     over it: with the client's own overwriting move where it declares one
+                     (webdav4: WebDAV MOVE), else ``fs.mv``; where that refuses to overwrite
+                     (SMB), the old object is removed first (readers may then briefly miss it,
+                     never see it partial)
 directories          made before the first write into each directory (`make_dirs`): at or
                      below the base the user gave, never above it (never a bucket); a store
                      without directories makes none (object stores: ``mkdir`` makes nothing)
@@ -32,13 +34,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import errno
+import functools
+import inspect
 import os
 import random
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from fsspec.implementations.cached import CachingFileSystem
@@ -116,7 +120,6 @@ class Storage:
         self._building = threading.Lock()
         self._share = share
         self._exclusive_mkdir: bool | None = None  # probed at the first `hold`
-        self._rename_overwrites = True  # until a rename refuses to
         self._dirs: set[str] = set()  # directories made or found by `make_dirs`
 
     # -- the filesystem ------------------------------------------------------------------------
@@ -291,19 +294,22 @@ class Storage:
             raise
 
     def _publish(self, temp: str, path: str) -> None:
+        """Rename `temp` over `path`: with the client's own overwriting move where it offers
+        one (webdav4: a WebDAV MOVE with ``Overwrite: T``; its ``fs.mv`` is a COPY written in
+        place), else ``fs.mv``; where that refuses to overwrite (SMB), `path` is removed
+        first: readers may then briefly miss it, never see it partial."""
         fs = self.fs
-        if self._rename_overwrites:
-            try:
-                fs.mv(temp, path)
-                return
-            except Exception:
-                fs.invalidate_cache(path)
-                if not fs.exists(path):
-                    raise
-                self._rename_overwrites = False  # WebDAV's MOVE as webdav4 sends it, SMB
-        with contextlib.suppress(FileNotFoundError):
-            fs.rm_file(path)
-        fs.mv(temp, path)
+        if (move := _overwriting_move(fs)) is not None:
+            move(temp, path)
+            return
+        try:
+            fs.mv(temp, path)
+        except Exception:
+            fs.invalidate_cache()
+            if not fs.exists(path):
+                raise
+            self.remove([path])
+            fs.mv(temp, path)
 
     def make_dirs(self, path: str) -> bool:
         """Make directory `path` and its missing parents, at or below the base (never above
@@ -478,6 +484,19 @@ def _absolute(entry: dict[str, Any], directory: str) -> dict[str, Any]:
     if "/" in name.rstrip("/"):
         return entry
     return {**entry, "name": f"{directory}/{name}" if directory else name}
+
+
+def _overwriting_move(fs: AbstractFileSystem) -> Callable[[str, str], object] | None:
+    """The client's move that replaces its target, if it declares one (an ``overwrite``
+    parameter on ``fs.client.move``)."""
+    move = getattr(getattr(fs, "client", None), "move", None)
+    if not callable(move):
+        return None
+    try:
+        takes_overwrite = "overwrite" in inspect.signature(move).parameters
+    except (TypeError, ValueError):
+        return None
+    return functools.partial(move, overwrite=True) if takes_overwrite else None
 
 
 def _shares_one_client(fs: AbstractFileSystem) -> bool:

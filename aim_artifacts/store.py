@@ -30,13 +30,8 @@ class Store:
 
     def runs(self) -> list[str]:
         """The hashes of the runs stored here, sorted."""
-        fs = self._base.fs
         with self._base.storage_errors():
-            fs.invalidate_cache(self._base.path)
-            try:
-                entries = fs.ls(self._base.path, detail=True)
-            except FileNotFoundError:
-                return []
+            entries = self._base.storage.ls(self._base.path)
             hashes = []
             for entry in entries:
                 name = entry["name"].rstrip("/").rsplit("/", 1)[-1]

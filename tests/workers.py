@@ -63,17 +63,17 @@ def fold_until_killed(
     run_hash: str, uri: Any, options: dict[str, Any], src_dir: str, conn: Any
 ) -> None:
     """Log 10 files, then stop for good just before the sidecar's new version is put in
-    place (renamed locally, PUT on S3), telling the parent through `conn`, which then kills
-    this process."""
+    place (renamed locally or on a file server, PUT on S3), telling the parent through
+    `conn`, which then kills this process."""
     import threading
 
-    from aim_artifacts import s3
+    from aim_artifacts import s3, storage
 
     def stop() -> None:
         conn.send("in the middle")
         threading.Event().wait()  # until killed
 
-    replace, put_if = os.replace, s3.put_if
+    replace, put_if, publish = os.replace, s3.put_if, storage.Storage._publish
 
     def replace_then_stop(src: str, dst: str) -> None:
         if dst.endswith(".aim-artifacts.json"):
@@ -84,6 +84,11 @@ def fold_until_killed(
         stop()
         put_if(*args)
 
+    def publish_then_stop(self: storage.Storage, temp: str, path: str) -> None:
+        if path.endswith(".aim-artifacts.json"):
+            stop()
+        publish(self, temp, path)
+
     run = Run(run_hash, artifacts_uri=uri, **options)
     for i in range(10):
         path = os.path.join(src_dir, f"late-{i}.txt")
@@ -92,6 +97,7 @@ def fold_until_killed(
         run.log_artifact(path, block=True)
     os.replace = replace_then_stop  # type: ignore[assignment]
     s3.put_if = put_then_stop  # type: ignore[assignment]
+    storage.Storage._publish = publish_then_stop  # type: ignore[method-assign]
     run.close()
 
 

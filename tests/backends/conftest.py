@@ -100,10 +100,8 @@ def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Ba
 
 
 EMULATED = ("azure", "gcs", "s3rver")  # each also the name of its Bucket fixture
-# Each also the name of its fixture. Not yet in the suite (see docs/backends.md): "webdav" and
-# "smb" (per-thread clients left unclosed; SMB publishes), "dir" (artifact URIs and UPath).
-FILE_SERVERS = ("sftp", "ftp")
-WRAPPED = ("simplecache-file", "local-url")  # local files through other fsspec layers
+FILE_SERVERS = ("sftp", "ftp", "smb", "webdav")  # each also the name of its fixture
+WRAPPED = ("dir", "simplecache-file", "local-url")  # local files through other fsspec layers
 
 
 ALL = ("path", "file-url", "memory", "upath", "upath-s3", "s3", "chained", *EMULATED)
