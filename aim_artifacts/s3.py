@@ -39,6 +39,7 @@ from .errors import (
     InvalidCredentialsError,
 )
 from .names import RESERVED_PREFIX
+from .storage import error_chain
 
 __all__ = [
     "BOTO3_TIMEOUT",
@@ -181,17 +182,8 @@ def translate_error(exc: BaseException, uri: str, fs: AbstractFileSystem) -> Exc
     return None
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
 def _client_error_code(exc: BaseException) -> str | None:
-    for link in _chain(exc):
+    for link in error_chain(exc):
         response = getattr(link, "response", None)
         if isinstance(response, dict) and "Error" in response:
             return str(response["Error"].get("Code", ""))
@@ -202,7 +194,7 @@ def _is_connection_error(exc: BaseException) -> bool:
     names = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"}
     return any(
         type(link).__name__ in names or isinstance(link, ConnectionRefusedError)
-        for link in _chain(exc)
+        for link in error_chain(exc)
     )
 
 

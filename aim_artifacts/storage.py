@@ -45,13 +45,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
+from fsspec.asyn import AsyncFileSystem
+from fsspec.callbacks import Callback
 from fsspec.implementations.cached import CachingFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
+from fsspec.utils import tokenize
 
 from .names import RESERVED_PREFIX
 
-__all__ = ["TEMP_PREFIX", "Storage", "atomic_local_file", "is_missing"]
+__all__ = ["TEMP_PREFIX", "Storage", "atomic_local_file", "error_chain", "is_missing"]
 
 TEMP_PREFIX = f"{RESERVED_PREFIX}-tmp-"
 SMALL = 8 * 2**20  # bytes written in one request (one PUT) on object stores
@@ -60,11 +63,12 @@ LOCAL_WORKERS = 1  # uploads at once: local paths (measured fastest on 2 cores) 
 SHARED_WORKERS = 16  # ... asynchronous clients (object stores; S3's pool sized to match) ...
 PER_THREAD_WORKERS = 4  # ... and clients with a connection per thread (SFTP, FTP, SMB, WebDAV)
 _HOST = socket.gethostname()
+_exclusive_mkdir: dict[tuple[type, str], bool] = {}  # (filesystem, its token) -> probed answer
 
 
 def is_missing(exc: BaseException) -> bool:
     """True if `exc` (or an error it was raised from) says "no such file or directory"."""
-    for link in _chain(exc):
+    for link in error_chain(exc):
         if isinstance(link, FileNotFoundError):
             return True
         if isinstance(link, OSError) and link.errno == errno.ENOENT:
@@ -78,7 +82,8 @@ def is_missing(exc: BaseException) -> bool:
     return False
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def error_chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the errors it was raised from or during, outermost first."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in seen:
@@ -119,7 +124,6 @@ class Storage:
         self._threads = threading.local()
         self._building = threading.Lock()
         self._share = share
-        self._exclusive_mkdir: bool | None = None  # probed at the first `hold`
         self._dirs: set[str] = set()  # directories made or found by `make_dirs`
 
     # -- the filesystem ------------------------------------------------------------------------
@@ -245,6 +249,24 @@ class Storage:
             with self.open_write(path, len(data)) as f:
                 f.write(data)
 
+    @property
+    def has_own_put(self) -> bool:
+        """True if the filesystem has a transfer of its own for local files (it overrides
+        fsspec's generic ``put_file``, which is only ``open`` and ``write``)."""
+        cls = type(self.fs)
+        if getattr(cls, "async_impl", False):
+            return cls._put_file is not AsyncFileSystem._put_file
+        return cls.put_file is not AbstractFileSystem.put_file
+
+    def put(self, source: str, path: str, check: Callable[[], object], callback: Callback) -> None:
+        """Copy the local file `source` to `path` with the backend's own transfer, appearing
+        whole or not at all: only if `check()`, called once the bytes are stored, raises
+        nothing. `callback` hears of the bytes moved where the backend reports them."""
+        with self._temp(path) as temp:
+            self.make_dirs(temp.rsplit("/", 1)[0])
+            self.fs.put_file(source, temp, callback=callback)
+            check()
+
     @contextlib.contextmanager
     def open_write(self, path: str, block_size: int | None = None) -> Iterator[IO[bytes]]:
         """A binary file that appears at `path` only if the block ends without error;
@@ -347,7 +369,7 @@ class Storage:
     def hold(self, lock: str) -> Iterator[bool]:
         """Hold the lock directory `lock` for the block; yields False, holding nothing, where
         ``mkdir`` is not exclusive (object stores)."""
-        if self._exclusive_mkdir is False:
+        if _exclusive_mkdir.get((self.fs_cls, tokenize(self.fs_args, self._fs_options))) is False:
             yield False
             return
         fs = self.fs
@@ -381,11 +403,13 @@ class Storage:
                 fs.pipe_file(f"{lock}/{token}", b"")
             yield True
         finally:
-            self._release(lock)
+            self._release(lock, [token])
 
     def _is_exclusive(self, lock: str) -> bool:
-        """Probed once: `lock`, just made, is a directory, and making it again fails."""
-        if self._exclusive_mkdir is None:
+        """Probed once per process and filesystem: `lock`, just made, is a directory, and
+        making it again fails."""
+        key = (self.fs_cls, tokenize(self.fs_args, self._fs_options))
+        if (exclusive := _exclusive_mkdir.get(key)) is None:
             fs = self.fs
             fs.invalidate_cache()
             exclusive = fs.isdir(lock)
@@ -396,8 +420,8 @@ class Storage:
                     pass
                 else:
                     exclusive = False
-            self._exclusive_mkdir = exclusive
-        return self._exclusive_mkdir
+            _exclusive_mkdir[key] = exclusive
+        return exclusive
 
     def _holders(self, lock: str) -> list[str] | None:
         """The tokens in lock directory `lock`, or None if it does not exist."""
@@ -407,11 +431,12 @@ class Storage:
             return None
         return sorted(self.names(lock))
 
-    def _release(self, lock: str) -> None:
+    def _release(self, lock: str, tokens: list[str] | None = None) -> None:
+        """Remove lock directory `lock` and the `tokens` in it (listed if not given)."""
         fs = self.fs
-        with contextlib.suppress(Exception):
-            for name in self.names(lock):
-                fs.rm_file(f"{lock}/{name}")
+        for token in self.names(lock) if tokens is None else tokens:
+            with contextlib.suppress(Exception):
+                fs.rm_file(f"{lock}/{token}")
         try:
             fs.rmdir(lock)
         except Exception as exc:

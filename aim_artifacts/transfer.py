@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import attrs
+from fsspec.callbacks import Callback
 
 from .errors import IntegrityError, InvalidNameError, SourceChangedError, SourceNotFoundError
 from .location import Location
@@ -100,10 +101,21 @@ def store_file(
                 copied = _kernel_copy(src.fileno(), sink.fileno(), size, progress)
                 stored = hasher.result(copied)
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
-        else:  # streamed (in parts, or pipelined on SFTP), hashed on the way
+        elif storage.direct or not storage.has_own_put:  # streamed, hashed on the way
             with storage.open_write(path, part_size(size)) as sink:
                 stored = _copy(src, sink, progress, limit=size)
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
+        else:  # the backend's own transfer (SFTP, WebDAV, SMB) while a second thread hashes
+            bar = _ProgressCallback(progress)
+            with _Hasher(source, size) as hasher:
+
+                def check() -> None:
+                    hasher.result(size)
+                    _check_unchanged(source, before, os.fstat(src.fileno()), size)
+                    bar.finish(size)  # where the backend reported nothing on the way
+
+                storage.put(source, path, check, bar)
+                stored = hasher.result(size)
     return stored
 
 
@@ -172,6 +184,26 @@ def local_target(dest_dir: str, name: str) -> str:
         msg = f"artifact {name!r} would be written outside {dest_dir!r}"
         raise InvalidNameError(msg)
     return target
+
+
+class _ProgressCallback(Callback):
+    """An fsspec callback passing the bytes a backend reports as moved to `progress`."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        super().__init__()
+        self._progress = progress
+        self._reported = 0
+
+    def call(self, *args: Any, **kwargs: Any) -> None:
+        self._report(int(self.value or 0))
+
+    def finish(self, size: int) -> None:
+        self._report(size)
+
+    def _report(self, moved: int) -> None:
+        if moved > self._reported and self._progress is not None:
+            self._progress(moved - self._reported)
+        self._reported = max(self._reported, moved)
 
 
 class _Hasher:

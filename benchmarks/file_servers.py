@@ -1,12 +1,13 @@
-"""Uploads to file servers (SFTP, FTP): ours against the backend's own transfer, same run.
+"""Uploads to file servers (SFTP, FTP, WebDAV): ours against the backend's own transfer, same run.
 
-    python benchmarks/file_servers.py [--repeat 5] [--servers sftp,ftp]
+    python benchmarks/file_servers.py [--repeat 5] [--servers sftp,ftp,webdav]
 
 For each server, one 20 MiB file (``log_artifact`` vs ``fs.put_file``) and 200 x 4 KiB files
 (``log_artifacts`` vs ``fs.put(list, list)``), each into a fresh directory, each way making
 its own connection as a job would (a ``Run`` also writes and folds its metadata). Target: at most
 1.3x the backend's own way (medians). Exits 1 when a target is missed. The SFTP server is
-Debian's openssh-server (``apt-get install openssh-server``); FTP is pyftpdlib.
+Debian's openssh-server (``apt-get install openssh-server``); FTP is pyftpdlib; WebDAV
+is wsgidav.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import fsspec
 from _common import report, time_runs
 
 from aim_artifacts import Run
-from tests.server_ftp_webdav import ftp_server
+from tests.server_ftp_webdav import ftp_server, webdav_server
 from tests.server_sftp_smb import sftp_server
 
-SERVERS = {"sftp": sftp_server, "ftp": ftp_server}
+SERVERS = {"sftp": sftp_server, "ftp": ftp_server, "webdav": webdav_server}
 
 
 def bench(  # noqa: PLR0917 - one call site, read top to bottom
@@ -74,7 +75,7 @@ def bench(  # noqa: PLR0917 - one call site, read top to bottom
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--servers", default="sftp,ftp")
+    parser.add_argument("--servers", default="sftp,ftp,webdav")
     parser.add_argument("--target", type=float, default=1.3)
     args = parser.parse_args()
 

@@ -31,7 +31,6 @@ class Target:
     options: dict[str, Any]
     fs: Any  # a raw view of the store
     root: str  # `uri` as a path of `fs`
-    leaves_temp_files: bool = True  # False where uploads are sent whole at close (webdav4)
 
     def __iter__(self) -> Any:
         return iter((self.uri, self.options))
@@ -47,7 +46,7 @@ def make_target(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Ta
         return Target(root, {}, fsspec.filesystem("file"), root)
     server = request.getfixturevalue(name)
     fs = fsspec.filesystem(server.protocol, skip_instance_cache=True, **server.options)
-    return Target(server.url_root, server.options, fs, server.root, name != "webdav")
+    return Target(server.url_root, server.options, fs, server.root)
 
 
 @pytest.fixture(params=["path", "s3", "sftp", "ftp", "smb", "webdav"])
@@ -92,7 +91,7 @@ def test_killed_upload_leaves_the_earlier_version_intact(target: Target, tmp_pat
     )
     assert again.verify().ok  # leftovers are never artifacts
     removed = again.repair()
-    assert len(removed) == (1 if target.leaves_temp_files else 0)
+    assert len(removed) == 1
     if uri.startswith("s3://"):
         client = s3_client(options["endpoint_url"])
         assert client.list_multipart_uploads(Bucket="artifacts").get("Uploads", []) == []
