@@ -219,25 +219,16 @@ def _fresh_dir(file_servers: dict[str, Any], name: str) -> FileServer:
     return attrs.evolve(server, root=f"{server.root}/{leaf}", url_root=f"{server.url_root}/{leaf}")
 
 
-@pytest.fixture
-def sftp(file_servers: dict[str, Any]) -> FileServer:
-    """A new directory on the SFTP server (not yet made)."""
-    return _fresh_dir(file_servers, "sftp")
+def _directory_fixture(name: str) -> Any:
+    @pytest.fixture(name=name)
+    def fresh_directory(file_servers: dict[str, Any]) -> FileServer:
+        return _fresh_dir(file_servers, name)
+
+    fresh_directory.__doc__ = f"A new directory on the {name} server (made on first write)."
+    return fresh_directory
 
 
-@pytest.fixture
-def smb(file_servers: dict[str, Any]) -> FileServer:
-    """A new directory on the SMB share (not yet made)."""
-    return _fresh_dir(file_servers, "smb")
-
-
-@pytest.fixture
-def ftp(file_servers: dict[str, Any]) -> FileServer:
-    """A new directory on the FTP server (not yet made)."""
-    return _fresh_dir(file_servers, "ftp")
-
-
-@pytest.fixture
-def webdav(file_servers: dict[str, Any]) -> FileServer:
-    """A new directory on the WebDAV server (not yet made)."""
-    return _fresh_dir(file_servers, "webdav")
+sftp = _directory_fixture("sftp")
+smb = _directory_fixture("smb")
+ftp = _directory_fixture("ftp")
+webdav = _directory_fixture("webdav")

@@ -23,8 +23,8 @@ import random
 import re
 import time
 from collections.abc import Collection, Iterable
-from typing import Any
 
+from . import s3
 from .errors import ConcurrentUpdateError, SidecarError
 from .location import Location
 from .names import RESERVED_PREFIX
@@ -94,11 +94,8 @@ class Journal:
             known: changes the caller holds already (merged in; merging is idempotent).
             mine: revisions of entries whose changes are in `known`: not read again.
         """
-        if self.location.is_s3:
-            from . import s3  # noqa: PLC0415 - only loaded with s3fs
-
-            if s3.has_conditional_writes(self.location.fs, self.location.path):
-                return self._compact_cas(s3, known, mine)
+        if self.location.is_s3 and s3.has_conditional_writes(self.location.fs, self.location.path):
+            return self._compact_cas(known, mine)
         with self.location.storage.hold(self.location.join(LOCK_NAME)) as exclusive:
             paths, state = self._read_entries(known, mine)
             state.merge(self._read_sidecar())
@@ -107,7 +104,7 @@ class Journal:
                 self.location.storage.remove(paths)
             return state
 
-    def _compact_cas(self, s3: Any, known: RunState | None, mine: Collection[str]) -> RunState:
+    def _compact_cas(self, known: RunState | None, mine: Collection[str]) -> RunState:
         fs = self.location.fs
         for attempt in range(_CAS_ATTEMPTS):
             paths, state = self._read_entries(known, mine)

@@ -178,7 +178,7 @@ class Storage:
     def local(self) -> bool:
         """True for the local filesystem itself (plain and mounted paths, ``file://``,
         ``local://``): its paths are the operating system's, used with ``os`` directly."""
-        return isinstance(self.fs, LocalFileSystem)
+        return issubclass(self.fs_cls, LocalFileSystem)
 
     @property
     def workers(self) -> int:
