@@ -125,6 +125,7 @@ class Storage:
         self._building = threading.Lock()
         self._share = share
         self._dirs: set[str] = set()  # directories made or found by `make_dirs`
+        self._mkdir_makes = False  # a mkdir that raised nothing was seen to make a directory
 
     # -- the filesystem ------------------------------------------------------------------------
 
@@ -341,16 +342,24 @@ class Storage:
         if self.direct or not path.startswith(self.base):
             return False
         fs = self.fs
+        made = True
         try:
             fs.mkdir(path, create_parents=False)
         except Exception as exc:  # noqa: BLE001 - "exists" is worded many ways: isdir says
             parent = path.rsplit("/", 1)[0]
+            made = False
             if is_missing(exc) and parent != path and self.make_dirs(parent):
                 with contextlib.suppress(Exception):
                     fs.mkdir(path, create_parents=False)
-        fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
-        if not fs.isdir(path):
-            return False
+                    made = True
+        # Once a made directory was seen to exist, a mkdir that raised nothing is trusted
+        # (object stores make nothing: the first check tells them apart).
+        if not (made and self._mkdir_makes):
+            fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
+            if not fs.isdir(path):
+                return False
+            if made:
+                self._mkdir_makes = True
         self._dirs.add(path)
         return True
 
@@ -399,8 +408,9 @@ class Storage:
             yield False
             return
         try:
-            with contextlib.suppress(Exception):  # the holder's name helps others, no more
-                fs.pipe_file(f"{lock}/{token}", b"")
+            with contextlib.suppress(Exception), fs.open(f"{lock}/{token}", "wb"):
+                pass  # the holder's name helps others, no more (not pipe_file: WebDAV's
+                # makes the directories first, three more requests)
             yield True
         finally:
             self._release(lock, [token])
