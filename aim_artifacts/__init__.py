@@ -27,11 +27,12 @@ from .errors import (
 )
 from .integrity import VerifyReport
 from .records import Artifact
-from .run import Run
+from .run import ENV_URI, Run
 from .s3 import S3ArtifactStorage_clientconfig
-from .store import Store
+from .store import RunSummary, Store
 
 __all__ = [
+    "ENV_URI",
     "AccessDeniedError",
     "AimArtifactsError",
     "Artifact",
@@ -49,6 +50,7 @@ __all__ = [
     "Run",
     "RunClosedError",
     "RunNotFoundError",
+    "RunSummary",
     "S3ArtifactStorage_clientconfig",
     "SidecarError",
     "SourceChangedError",

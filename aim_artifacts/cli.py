@@ -15,11 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import AimArtifactsError
-from .records import Artifact, format_time
-from .run import ENV_URI, Run
-from .store import Store
-from .ui.html import human_size
+from . import ENV_URI, AimArtifactsError, Artifact, Run, Store
+from .formatting import format_time, human_size
 
 __all__ = ["DEFAULT_URI", "main"]
 
@@ -115,21 +112,20 @@ def log(
 @_one_line_errors
 def runs(uri: str | None, as_json: bool) -> None:
     """List the runs stored under URI."""
-    store = Store(_uri(uri))
-    summaries: list[dict[str, Any]] = []
-    rows = []
-    for run_hash in store.runs():
-        artifacts = list(store.run(run_hash).artifacts.values())
-        size = sum(a.size for a in artifacts)
-        last = format_time(max(a.created_at for a in artifacts)) if artifacts else None
-        summaries.append(
-            {"run": run_hash, "artifacts": len(artifacts), "size": size, "logged_at": last}
-        )
-        rows.append((run_hash, str(len(artifacts)), human_size(size), last or ""))
+    summaries = Store(_uri(uri)).summaries()
     if as_json:
-        click.echo(json.dumps(summaries, indent=1))
-    else:
-        _table(rows, ("run", "artifacts", "size", "last logged"))
+        click.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
+        return
+    rows = [
+        (
+            s.hash,
+            str(s.count),
+            human_size(s.size),
+            format_time(s.last_logged) if s.last_logged else "",
+        )
+        for s in summaries
+    ]
+    _table(rows, ("run", "artifacts", "size", "last logged"))
 
 
 @main.command()
@@ -139,11 +135,11 @@ def runs(uri: str | None, as_json: bool) -> None:
 @_one_line_errors
 def ls(uri: str | None, run_hash: str, as_json: bool) -> None:
     """List a run's artifacts."""
-    artifacts = Store(_uri(uri)).run(run_hash).artifacts.values()
+    run = Store(_uri(uri)).run(run_hash)
     if as_json:
-        click.echo(json.dumps([a.to_dict() for a in artifacts], indent=1))
+        click.echo(json.dumps(run.to_dict(), indent=2))
         return
-    _table(_artifact_rows(artifacts), ("name", "size", "sha256", "logged at", "uri"))
+    _table(_artifact_rows(run.artifacts.values()), ("name", "size", "sha256", "logged at", "uri"))
 
 
 @main.command()
@@ -189,7 +185,7 @@ def verify(uri: str | None, run_hash: str, as_json: bool) -> None:
                     "changed": report.changed,
                     "unrecorded": report.unrecorded,
                 },
-                indent=1,
+                indent=2,
             )
         )
     else:

@@ -27,9 +27,14 @@ working::
     │   ├── EndpointUnreachableError (ConnectionError)
     │   └── ConcurrentUpdateError               the sidecar kept changing under us
     └── UploadError (OSError)                   background uploads failed; see .failures
+
+`is_missing` (not part of the tree, for the storage layer) recognises a backend's "no such
+file" however it is worded.
 """
 
 from __future__ import annotations
+
+import errno
 
 __all__ = [
     "AccessDeniedError",
@@ -162,3 +167,29 @@ class UploadError(AimArtifactsError, OSError):
 
     def __reduce__(self) -> tuple[type[UploadError], tuple[str, dict[str, BaseException]]]:
         return type(self), (str(self), self.failures)
+
+
+def is_missing(exc: BaseException) -> bool:
+    """True if `exc` (or an error it was raised from) says "no such file or directory"."""
+    for link in error_chain(exc):
+        if isinstance(link, FileNotFoundError):
+            return True
+        if isinstance(link, OSError) and link.errno == errno.ENOENT:
+            return True
+        response = getattr(link, "response", None)  # httpx / requests responses
+        if getattr(response, "status_code", None) in (404, 409):  # 409: no parent (WebDAV)
+            return True
+        text = str(link)
+        if type(link).__name__ == "error_perm" and text.startswith("550") and "exists" not in text:
+            return True  # ftplib: "550 No such file or directory." (not "550 File exists.")
+    return False
+
+
+def error_chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the errors it was raised from or during, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
+import logging
 from collections.abc import Mapping
 
 import attrs
 
+from . import s3
+from .errors import is_missing
+from .localfile import TEMP_PREFIX
 from .location import Location
 from .names import RESERVED_PREFIX
 from .records import Artifact
-from .storage import TEMP_PREFIX, is_missing
+from .transfer import Digest, hash_stream
 
-__all__ = ["VerifyReport", "leftovers", "verify"]
+__all__ = ["VerifyReport", "leftovers", "remove_object", "repair", "verify"]
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -39,24 +44,39 @@ def verify(location: Location, records: Mapping[str, Artifact]) -> VerifyReport:
     missing: list[str] = []
     changed: list[str] = []
     for name, record in records.items():
-        digest = hashlib.sha256()
-        size = 0
         try:
             with fs.open(location.join(name), "rb") as f:
-                while chunk := f.read(8 * 2**20):
-                    digest.update(chunk)
-                    size += len(chunk)
+                got = hash_stream(f)
         except Exception as exc:
             if not is_missing(exc):
                 raise
             missing.append(name)
             continue
-        ok = size == record.size and digest.hexdigest() == record.sha256
+        ok = got == Digest(record.size, record.sha256 or "")
         (verified if ok else changed).append(name)
     unrecorded = [
         name for name in _stored_names(location) if name not in records and not _is_ours(name)
     ]
     return VerifyReport(verified, missing, changed, sorted(unrecorded))
+
+
+def repair(location: Location) -> list[str]:
+    """Remove the temp files killed processes left in the run directory and abort its
+    unfinished S3 multipart uploads; return what was removed or aborted."""
+    removed = leftovers(location)
+    location.storage.remove([location.join(name) for name in removed])
+    if location.is_s3:
+        removed += s3.abort_incomplete_uploads(location.fs, location.path)
+    return removed
+
+
+def remove_object(location: Location, name: str) -> None:
+    """Remove the object of artifact `name`; one already gone is logged, not raised."""
+    try:
+        with location.storage_errors():
+            location.fs.rm_file(location.join(name))
+    except FileNotFoundError:
+        log.warning("artifact %s had no object at %s", name, location.join(name))
 
 
 def leftovers(location: Location) -> list[str]:

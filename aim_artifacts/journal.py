@@ -8,7 +8,7 @@ entries only where the sidecar update is exclusive:
 - S3 servers that honour conditional writes (``If-Match``, probed): compare-and-swap,
   retried on conflict;
 - file systems where ``mkdir`` is exclusive (local, NFS, SFTP, FTP, WebDAV, SMB, memory): a
-  lock directory held while the sidecar is replaced (`Storage.hold`, a lease a dead holder
+  lock directory held while the sidecar is replaced (`lease.hold`, a lease a dead holder
   cannot keep; advisory locks are not trusted: many mounts grant them to everyone);
 - any other backend: the sidecar is rewritten but entries are kept, so nothing is lost.
 
@@ -24,8 +24,8 @@ import re
 import time
 from collections.abc import Collection, Iterable
 
-from . import s3
-from .errors import ConcurrentUpdateError, SidecarError
+from . import lease, s3
+from .errors import ConcurrentUpdateError, SidecarError, is_missing
 from .location import Location
 from .names import RESERVED_PREFIX
 from .records import Artifact
@@ -37,7 +37,6 @@ from .sidecar import (
     encode_sidecar,
     new_revision,
 )
-from .storage import is_missing
 from .transfer import store_bytes
 
 __all__ = ["JOURNAL_DIR", "SIDECAR_NAME", "Journal"]
@@ -96,7 +95,7 @@ class Journal:
         """
         if self.location.is_s3 and s3.has_conditional_writes(self.location.fs, self.location.path):
             return self._compact_cas(known, mine)
-        with self.location.storage.hold(self.location.join(LOCK_NAME)) as exclusive:
+        with lease.hold(self.location.storage, self.location.join(LOCK_NAME)) as exclusive:
             paths, state = self._read_entries(known, mine)
             state.merge(self._read_sidecar())
             store_bytes(self.location, self.sidecar_path, self._encode(state))

@@ -19,9 +19,9 @@ from fsspec.core import split_protocol, url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from . import forksafe, s3  # noqa: F401 - forksafe installs its fork hooks on import
-from .errors import AimArtifactsError, BackendUnavailableError, BucketNotFoundError
+from .errors import AimArtifactsError, BackendUnavailableError, BucketNotFoundError, is_missing
 from .names import check_name
-from .storage import Storage, is_missing
+from .storage import Storage
 
 __all__ = ["Location", "resolve"]
 

@@ -41,5 +41,11 @@ class ProgressBar:
         with self._lock:
             self._callback.close()
 
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _show_files(self) -> None:
         self._callback.tqdm.set_postfix_str(f"{self._files}/{self._total_files} files")

@@ -11,14 +11,17 @@ from typing import Any, Protocol
 import attrs
 
 from .errors import InvalidMetadataError, SidecarError
+from .formatting import format_time, parse_time
 from .names import check_name
 
-__all__ = ["Artifact", "check_metadata", "format_time", "parse_time"]
+__all__ = ["Artifact", "Artifacts", "Downloader", "check_metadata"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class _Downloader(Protocol):
+class Downloader(Protocol):
+    """What a record is bound to, to read its stored bytes back."""
+
     def download(self, artifact: Artifact, dest_dir: str | None) -> str: ...  # pragma: no cover
 
     def upath(self, artifact: Artifact) -> Any: ...  # pragma: no cover
@@ -56,20 +59,6 @@ def _check_keys(value: Any) -> None:
             _check_keys(item)
 
 
-def format_time(value: dt.datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, to the microsecond."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> dt.datetime:
-    """Parse `format_time` output (any ISO 8601 with an offset) as an aware datetime."""
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        msg = f"{text!r} has no time zone"
-        raise ValueError(msg)
-    return value.astimezone(dt.timezone.utc)
-
-
 def _is_utc(_: object, attribute: attrs.Attribute, value: dt.datetime) -> None:
     if value.tzinfo is None or value.utcoffset() != dt.timedelta(0):
         msg = f"{attribute.name} must be timezone-aware UTC, got {value!r}"
@@ -100,7 +89,7 @@ class Artifact:
         default="application/octet-stream", validator=attrs.validators.instance_of(str)
     )
     metadata: dict[str, Any] = attrs.field(factory=dict, converter=check_metadata, hash=False)
-    _downloader: _Downloader | None = attrs.field(
+    _downloader: Downloader | None = attrs.field(
         default=None, eq=False, repr=False, hash=False, alias="downloader"
     )
 
@@ -130,7 +119,7 @@ class Artifact:
         return self._downloader.upath(self)
 
     def _repr_html_(self) -> str:
-        from .ui.html import artifact_table  # noqa: PLC0415 - only notebooks need it
+        from .display import artifact_table  # noqa: PLC0415 - only notebooks need it
 
         return artifact_table([self])
 
@@ -149,7 +138,7 @@ class Artifact:
 
     @classmethod
     def from_dict(
-        cls, data: Any, *, where: str = "artifact", downloader: _Downloader | None = None
+        cls, data: Any, *, where: str = "artifact", downloader: Downloader | None = None
     ) -> Artifact:
         """Build a record from its sidecar form; unknown keys are ignored.
 
@@ -187,3 +176,12 @@ class Artifact:
 
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r}, size={self.size}, uri={self.uri!r})"
+
+
+class Artifacts(dict[str, Artifact]):
+    """A run's artifacts by name: a dict that renders as a table in notebooks."""
+
+    def _repr_html_(self) -> str:
+        from .display import artifact_table  # noqa: PLC0415 - only notebooks need it
+
+        return artifact_table(self.values())

@@ -37,9 +37,9 @@ from .errors import (
     BucketNotFoundError,
     EndpointUnreachableError,
     InvalidCredentialsError,
+    error_chain,
 )
 from .names import RESERVED_PREFIX
-from .storage import error_chain
 
 __all__ = [
     "BOTO3_TIMEOUT",
@@ -174,12 +174,17 @@ def translate_error(exc: BaseException, uri: str, fs: AbstractFileSystem) -> Exc
         return BucketNotFoundError(f"bucket {bucket!r} does not exist ({uri})")
     if code in _CREDENTIAL_CODES:
         return InvalidCredentialsError(f"S3 rejected the credentials for {uri}: {exc}")
+    if any(type(link).__name__ in _NO_CREDENTIALS for link in error_chain(exc)):
+        return InvalidCredentialsError(f"no usable S3 credentials for {uri}: {exc}")
     if code in ("AccessDenied", "403", "AllAccessDisabled") or isinstance(exc, PermissionError):
         return AccessDeniedError(f"access denied to {uri}: {exc}")
     if _is_connection_error(exc):
         endpoint = _endpoint(fs)
         return EndpointUnreachableError(f"cannot reach the S3 endpoint {endpoint}: {exc}")
     return None
+
+
+_NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}
 
 
 def _client_error_code(exc: BaseException) -> str | None:

@@ -20,7 +20,7 @@ directories          made before the first write into each directory (`make_dirs
 threads              asynchronous filesystems (one event loop serialises them) are shared by all
                      threads; any other gets an instance per thread (paramiko, ftplib and
                      smbprotocol clients are not thread-safe)
-exclusion            `hold`: ``mkdir`` of a lock directory, probed to be exclusive (it is atomic
+exclusion            `lease.hold`: ``mkdir`` of a lock directory, probed to be exclusive (atomic
                      at the server on every file protocol; object stores make no directory), a
                      lease a dead holder cannot keep; never an advisory lock
 "missing"            `is_missing`: FileNotFoundError, errno ENOENT on any OSError, HTTP 404/409,
@@ -33,15 +33,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import errno
 import functools
 import inspect
 import os
-import random
 import secrets
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
@@ -52,44 +48,15 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 from fsspec.utils import tokenize
 
-from .names import RESERVED_PREFIX
+from .errors import is_missing
+from .localfile import TEMP_PREFIX, atomic_local_file
 
-__all__ = ["TEMP_PREFIX", "Storage", "atomic_local_file", "error_chain", "is_missing"]
+__all__ = ["TEMP_PREFIX", "Storage"]
 
-TEMP_PREFIX = f"{RESERVED_PREFIX}-tmp-"
 SMALL = 8 * 2**20  # bytes written in one request (one PUT) on object stores
-LEASE = 60.0  # seconds a lock held by another machine is honoured without change
 LOCAL_WORKERS = 1  # uploads at once: local paths (measured fastest on 2 cores) ...
 SHARED_WORKERS = 16  # ... asynchronous clients (object stores; S3's pool sized to match) ...
 PER_THREAD_WORKERS = 4  # ... and clients with a connection per thread (SFTP, FTP, SMB, WebDAV)
-_HOST = socket.gethostname()
-_exclusive_mkdir: dict[tuple[type, str], bool] = {}  # (filesystem, its token) -> probed answer
-
-
-def is_missing(exc: BaseException) -> bool:
-    """True if `exc` (or an error it was raised from) says "no such file or directory"."""
-    for link in error_chain(exc):
-        if isinstance(link, FileNotFoundError):
-            return True
-        if isinstance(link, OSError) and link.errno == errno.ENOENT:
-            return True
-        response = getattr(link, "response", None)  # httpx / requests responses
-        if getattr(response, "status_code", None) in (404, 409):  # 409: no parent (WebDAV)
-            return True
-        text = str(link)
-        if type(link).__name__ == "error_perm" and text.startswith("550") and "exists" not in text:
-            return True  # ftplib: "550 No such file or directory." (not "550 File exists.")
-    return False
-
-
-def error_chain(exc: BaseException) -> list[BaseException]:
-    """`exc` and the errors it was raised from or during, outermost first."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
 
 
 class Storage:
@@ -243,7 +210,8 @@ class Storage:
     def write(self, path: str, data: bytes) -> None:
         """Store `data` at `path`, appearing whole or not at all."""
         if self.local:
-            _write_local(path, data)
+            with atomic_local_file(path) as f:
+                f.write(data)
         elif self.direct and len(data) <= SMALL:
             self.fs.pipe_file(path, data)  # one PUT: atomic for readers
         else:
@@ -374,85 +342,11 @@ class Storage:
 
     # -- exclusion -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def hold(self, lock: str) -> Iterator[bool]:
-        """Hold the lock directory `lock` for the block; yields False, holding nothing, where
-        ``mkdir`` is not exclusive (object stores)."""
-        if _exclusive_mkdir.get((self.fs_cls, tokenize(self.fs_args, self._fs_options))) is False:
-            yield False
-            return
-        fs = self.fs
-        token = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
-        seen: tuple[float, list[str]] | None = None  # when these holders were first seen
-        attempt = waits = 0
-        while True:
-            try:
-                fs.mkdir(lock, create_parents=False)
-                break
-            except Exception:
-                holders = self._holders(lock)
-                if holders is None:  # not held: a missing run directory, or a real failure
-                    attempt += 1
-                    if attempt > 3 or not self.make_dirs(lock.rsplit("/", 1)[0]):
-                        raise
-                    continue
-                if seen is None or seen[1] != holders:
-                    seen = (time.monotonic(), holders)
-                if _abandoned(holders) or time.monotonic() - seen[0] > LEASE:
-                    self._release(lock)
-                    continue
-                attempt = 0
-                waits += 1
-                time.sleep(random.uniform(0.002, 0.01) * min(waits, 20))
-        if not self._is_exclusive(lock):
-            yield False
-            return
-        try:
-            with contextlib.suppress(Exception), fs.open(f"{lock}/{token}", "wb"):
-                pass  # the holder's name helps others, no more (not pipe_file: WebDAV's
-                # makes the directories first, three more requests)
-            yield True
-        finally:
-            self._release(lock, [token])
-
-    def _is_exclusive(self, lock: str) -> bool:
-        """Probed once per process and filesystem: `lock`, just made, is a directory, and
-        making it again fails."""
-        key = (self.fs_cls, tokenize(self.fs_args, self._fs_options))
-        if (exclusive := _exclusive_mkdir.get(key)) is None:
-            fs = self.fs
-            fs.invalidate_cache()
-            exclusive = fs.isdir(lock)
-            if exclusive:
-                try:
-                    fs.mkdir(lock, create_parents=False)
-                except Exception:  # noqa: BLE001 - any refusal is what we hope for
-                    pass
-                else:
-                    exclusive = False
-            _exclusive_mkdir[key] = exclusive
-        return exclusive
-
-    def _holders(self, lock: str) -> list[str] | None:
-        """The tokens in lock directory `lock`, or None if it does not exist."""
-        fs = self.fs
-        fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
-        if not fs.isdir(lock):
-            return None
-        return sorted(self.names(lock))
-
-    def _release(self, lock: str, tokens: list[str] | None = None) -> None:
-        """Remove lock directory `lock` and the `tokens` in it (listed if not given)."""
-        fs = self.fs
-        for token in self.names(lock) if tokens is None else tokens:
-            with contextlib.suppress(Exception):
-                fs.rm_file(f"{lock}/{token}")
-        try:
-            fs.rmdir(lock)
-        except Exception as exc:
-            if not is_missing(exc):
-                raise
-        fs.invalidate_cache(lock)
+    @property
+    def token(self) -> str:
+        """What tells this filesystem's configuration apart from others (its options
+        hashed, never shown)."""
+        return tokenize(self.fs_cls, self.fs_args, self._fs_options)
 
     # -- pickling ------------------------------------------------------------------------------
 
@@ -468,49 +362,6 @@ class Storage:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state.pop("fs_cls"), **state)  # type: ignore[misc]
-
-
-def _open_temp(path: str) -> tuple[str, int]:
-    """A new temp file beside `path` (its directory made if missing): name and descriptor."""
-    directory = os.path.dirname(path)
-    temp = f"{directory}/{TEMP_PREFIX}{secrets.token_hex(8)}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        return temp, os.open(temp, flags, 0o666)
-    except FileNotFoundError:  # first file in this directory: one makedirs, not one per file
-        os.makedirs(directory, exist_ok=True)
-        return temp, os.open(temp, flags, 0o666)
-
-
-@contextlib.contextmanager
-def atomic_local_file(path: str) -> Iterator[IO[bytes]]:
-    """A local file that appears at `path` when the block ends without error."""
-    temp, fd = _open_temp(path)
-    try:
-        with open(fd, "wb") as f:
-            yield f
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-
-
-def _write_local(path: str, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, then rename it into place."""
-    temp, fd = _open_temp(path)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 def _absolute(entry: dict[str, Any], directory: str) -> dict[str, Any]:
@@ -541,19 +392,3 @@ def _shares_one_client(fs: AbstractFileSystem) -> bool:
     while isinstance(inner := getattr(fs, "fs", None), AbstractFileSystem):
         fs = inner
     return isinstance(fs, LocalFileSystem) or bool(getattr(fs, "async_impl", False))
-
-
-def _abandoned(holders: list[str]) -> bool:
-    """True if a lock's holder ran on this machine and its process is gone."""
-    for token in holders:
-        host, _, rest = token.partition(":")
-        pid = rest.partition(":")[0]
-        if host != _HOST or not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            continue
-    return False

@@ -2,15 +2,56 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
+import attrs
+
 from .errors import InvalidNameError, RunNotFoundError
+from .formatting import format_time
 from .journal import Journal
 from .location import Location, resolve
 from .names import check_run_hash
+from .records import Artifact
 from .run import Run
 
-__all__ = ["Store"]
+__all__ = ["RunSummary", "Store"]
+
+
+@attrs.frozen
+class RunSummary:
+    """One line about a run: what the runs page and ``aim-artifacts runs`` show."""
+
+    hash: str
+    created: dt.datetime | None  # when its first artifact was logged (None: it has none)
+    last_logged: dt.datetime | None
+    count: int
+    size: int  # bytes, all artifacts together
+
+    @classmethod
+    def of(cls, run_hash: str, artifacts: Iterable[Artifact]) -> RunSummary:
+        """The summary of the run `run_hash` holding `artifacts`."""
+        artifacts = list(artifacts)
+        times = [a.created_at for a in artifacts]
+        return cls(
+            run_hash,
+            min(times, default=None),
+            max(times, default=None),
+            len(times),
+            sum(a.size for a in artifacts),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``aim-artifacts runs --json`` and ``/api/runs`` (times as in the
+        sidecar, None for a run without artifacts)."""
+        return {
+            "hash": self.hash,
+            "created": format_time(self.created) if self.created else None,
+            "last_logged": format_time(self.last_logged) if self.last_logged else None,
+            "count": self.count,
+            "size": self.size,
+        }
 
 
 class Store:
@@ -40,6 +81,15 @@ class Store:
                 if Journal(self._base.child(name), name).exists():
                     hashes.append(name)
         return sorted(hashes)
+
+    def summaries(self) -> list[RunSummary]:
+        """A summary of every run stored here, newest first."""
+        summaries = [
+            RunSummary.of(h, list(Run(h, artifacts_uri=self._base).artifacts.values()))
+            for h in self.runs()
+        ]
+        oldest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        return sorted(summaries, key=lambda s: (s.created or oldest, s.hash), reverse=True)
 
     def run(self, run_hash: str) -> Run:
         """Open a stored run.

@@ -1,9 +1,10 @@
-"""Bytes in and out: hashing while copying, atomic writes, verified downloads.
+"""Bytes in: local files and bytes to storage, hashed while they are copied.
 
-Local and mounted targets get a temp file in the same directory and ``os.replace``; other
-backends get a single object written through ``fs.open(path, "wb")`` (one PUT or a completed
-multipart upload, atomic for readers), aborted on error. Large files are read once: one
-thread reads and hashes while another writes, so hashing and copying overlap.
+How an object appears whole is the `Storage`'s choice; this module picks the fastest way to
+feed it: one write for small files, the kernel's copy on local paths, the backend's own
+transfer where it has one, else a stream. Large files are read once where the bytes pass
+through Python (one thread hashes while another writes), and hashed on a second thread
+where they do not, so hashing and copying overlap.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from typing import IO, Any
 import attrs
 from fsspec.callbacks import Callback
 
-from .errors import IntegrityError, InvalidNameError, SourceChangedError, SourceNotFoundError
+from .errors import SourceChangedError, SourceNotFoundError
 from .location import Location
-from .names import check_name
-from .storage import atomic_local_file
 
 __all__ = [
-    "Stored",
+    "Digest",
+    "Progress",
     "atomic_writer",
-    "download_file",
+    "copy_hashed",
     "hash_file",
-    "local_target",
+    "hash_stream",
+    "part_size",
     "store_bytes",
     "store_file",
 ]
@@ -42,8 +43,8 @@ Progress = Callable[[int], object]  # called with the number of bytes just moved
 
 
 @attrs.frozen
-class Stored:
-    """What was stored: byte count and sha256 of exactly those bytes."""
+class Digest:
+    """A byte count and the sha256 of exactly those bytes."""
 
     size: int
     sha256: str
@@ -64,15 +65,15 @@ def atomic_writer(
     return location.storage.open_write(path, part_size(size))
 
 
-def store_bytes(location: Location, path: str, data: bytes) -> Stored:
+def store_bytes(location: Location, path: str, data: bytes) -> Digest:
     """Write `data` atomically at `path` and return its size and sha256."""
     location.storage.write(path, data)
-    return Stored(len(data), hashlib.sha256(data).hexdigest())
+    return Digest(len(data), hashlib.sha256(data).hexdigest())
 
 
 def store_file(
     source: str, location: Location, path: str, progress: Progress | None = None
-) -> Stored:
+) -> Digest:
     """Copy the local file `source` to `path` atomically, hashing the bytes as they go.
 
     Raises:
@@ -95,7 +96,7 @@ def store_file(
             storage.write(path, data)
             if progress:
                 progress(size)
-            return Stored(size, hashlib.sha256(data).hexdigest())
+            return Digest(size, hashlib.sha256(data).hexdigest())
         if storage.local:  # the kernel copies while a second thread hashes
             with storage.open_write(path) as sink, _Hasher(source, size) as hasher:
                 copied = _kernel_copy(src.fileno(), sink.fileno(), size, progress)
@@ -103,7 +104,7 @@ def store_file(
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
         elif storage.direct or not storage.has_own_put:  # streamed, hashed on the way
             with storage.open_write(path, part_size(size)) as sink:
-                stored = _copy(src, sink, progress, limit=size)
+                stored = copy_hashed(src, sink, progress, limit=size)
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
         else:  # the backend's own transfer (SFTP, WebDAV, SMB) while a second thread hashes
             bar = _ProgressCallback(progress)
@@ -119,7 +120,7 @@ def store_file(
     return stored
 
 
-def hash_file(source: str) -> Stored:
+def hash_file(source: str) -> Digest:
     """Size and sha256 of the local file `source`.
 
     Raises:
@@ -127,7 +128,7 @@ def hash_file(source: str) -> Stored:
     """
     try:
         with open(source, "rb") as f:
-            return _hash(f, os.fstat(f.fileno()).st_size)
+            return hash_stream(f, os.fstat(f.fileno()).st_size)
     except FileNotFoundError as exc:
         msg = f"source file {source!r} does not exist"
         raise SourceNotFoundError(msg) from exc
@@ -142,48 +143,6 @@ def _check_unchanged(source: str, before: os.stat_result, after: os.stat_result,
             f"({before.st_size} bytes before, {read} read, {after.st_size} after)"
         )
         raise SourceChangedError(msg)
-
-
-def download_file(
-    location: Location,
-    path: str,
-    dest: str,
-    expected: Stored | None,
-    progress: Progress | None = None,
-) -> Stored:
-    """Copy `path` from storage to the local file `dest`, atomically.
-
-    Raises:
-        IntegrityError: the bytes disagree with `expected`; `dest` is left untouched.
-    """
-    with location.fs.open(path, "rb") as src, atomic_local_file(dest) as sink:
-        if callable(prefetch := getattr(src, "prefetch", None)):
-            prefetch()  # SFTP: read ahead instead of one request per block (25x faster)
-        got = _copy(src, sink, progress)
-        if expected is not None and got != expected:
-            msg = (
-                f"{location.uri}: stored bytes do not match the record "
-                f"(size {got.size}, sha256 {got.sha256}; recorded size {expected.size}, "
-                f"sha256 {expected.sha256})"
-            )
-            raise IntegrityError(msg)
-    return got
-
-
-def local_target(dest_dir: str, name: str) -> str:
-    """The local path for artifact `name` below `dest_dir`, refusing anything that would land
-    outside it (``..`` parts, absolute names, symlinks in `dest_dir` pointing out).
-
-    Raises:
-        InvalidNameError: the path would leave `dest_dir`.
-    """
-    check_name(name)
-    root = os.path.realpath(dest_dir)
-    target = os.path.realpath(os.path.join(root, *name.split("/")))
-    if os.path.commonpath([root, target]) != root or target == root:
-        msg = f"artifact {name!r} would be written outside {dest_dir!r}"
-        raise InvalidNameError(msg)
-    return target
 
 
 class _ProgressCallback(Callback):
@@ -214,7 +173,7 @@ class _Hasher:
     def __init__(self, source: str, size: int) -> None:
         self._source = source
         self._size = size
-        self._hashed: list[Stored] = []
+        self._hashed: list[Digest] = []
         self._failure: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, name="aim-artifacts-hash")
 
@@ -228,11 +187,11 @@ class _Hasher:
     def _run(self) -> None:
         try:
             with open(self._source, "rb") as f:
-                self._hashed.append(_hash(f, self._size))
+                self._hashed.append(hash_stream(f, self._size))
         except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
             self._failure.append(exc)
 
-    def result(self, copied: int) -> Stored:
+    def result(self, copied: int) -> Digest:
         """The hash, once `copied` bytes were copied.
 
         Raises:
@@ -247,15 +206,21 @@ class _Hasher:
         return self._hashed[0]
 
 
-def _hash(f: IO[bytes], size: int) -> Stored:
-    """sha256 of the first `size` bytes of `f` (fewer if it is shorter)."""
+def hash_stream(f: IO[bytes], size: int | None = None) -> Digest:
+    """sha256 of the first `size` bytes of `f` (fewer if it is shorter; all if None)."""
     digest = hashlib.sha256()
     buffer = memoryview(bytearray(2**20))
     done = 0
-    while done < size and (n := f.readinto(buffer[: min(len(buffer), size - done)])):  # type: ignore[attr-defined]
+    limit = -1 if size is None else size
+    while done != limit and (n := f.readinto(buffer[: _want(len(buffer), limit, done)])):  # type: ignore[attr-defined]
         digest.update(buffer[:n])
         done += n
-    return Stored(done, digest.hexdigest())
+    return Digest(done, digest.hexdigest())
+
+
+def _want(buffer: int, limit: int, done: int) -> int:
+    """How many bytes to read next: a buffer's worth, or what remains below `limit`."""
+    return buffer if limit < 0 else min(buffer, limit - done)
 
 
 def _kernel_copy(src_fd: int, dst_fd: int, size: int, progress: Progress | None) -> int:
@@ -282,9 +247,9 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, progress: Progress | None)
     return copied
 
 
-def _copy(
+def copy_hashed(
     src: IO[bytes], sink: IO[bytes], progress: Progress | None, limit: int | None = None
-) -> Stored:
+) -> Digest:
     """Copy `src` (its first `limit` bytes, if given) to `sink`; large streams are written on
     a second thread while this one hashes."""
     remaining = -1 if limit is None else limit
@@ -304,7 +269,7 @@ def _copy(
         sink.write(first)
         if progress:
             progress(len(first))
-        return Stored(len(first), digest.hexdigest())
+        return Digest(len(first), digest.hexdigest())
     size = len(first)
     with _BackgroundWriter(sink, progress) as writer:
         writer.put(first)
@@ -312,7 +277,7 @@ def _copy(
             writer.put(chunk)
             digest.update(chunk)  # hashlib releases the GIL: overlaps with the write
             size += len(chunk)
-    return Stored(size, digest.hexdigest())
+    return Digest(size, digest.hexdigest())
 
 
 class _BackgroundWriter:

@@ -63,6 +63,7 @@ def test_runs_and_ls_tables_and_json(files: Path) -> None:
     listing = cli("ls", uri, "--run", run_hash).stdout.splitlines()
     assert listing[1].split()[:3] == ["ckpt/model.bin", "2.9", "KiB"]
     records = json.loads(cli("ls", uri, "--run", run_hash, "--json").stdout)
+    records = records["artifacts"]
     assert [r["name"] for r in records] == ["ckpt/model.bin", "ckpt/opt/state.bin", "config.yaml"]
     assert all(len(r["sha256"]) == 64 for r in records)
 

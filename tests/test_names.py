@@ -74,7 +74,7 @@ import posixpath  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from aim_artifacts.transfer import local_target  # noqa: E402
+from aim_artifacts.download import local_target  # noqa: E402
 
 PARTS = ["a", "b.txt", ".", "..", "", "/", "\\", "..\\", ".aim-artifacts", "x\x00", "~", " "]
 names = st.one_of(st.text(max_size=40), st.lists(st.sampled_from(PARTS), max_size=8).map("".join))

@@ -67,7 +67,7 @@ def test_clientconfig_reaches_the_server(
     run.set_artifacts_uri(f"s3://{BUCKET}/aim")  # no storage options: all from the config
     art = run.log_artifact(small_file(tmp_path), block=True)
 
-    options = run._location.storage_options  # type: ignore[union-attr]
+    options = run.location.storage_options  # type: ignore[union-attr]
     assert options["config_kwargs"]["retries"] == {"max_attempts": 2, "mode": "standard"}
     assert options["config_kwargs"]["connect_timeout"] == 7
     assert options["config_kwargs"]["read_timeout"] == 60  # boto3's, not s3fs's 15 s
@@ -90,7 +90,7 @@ def test_later_call_replaces_earlier(s3: dict[str, Any], s3_server: str, tmp_pat
     S3ArtifactStorage_clientconfig(**boto3_kwargs(s3_server, region_name="eu-west-1"))
     S3ArtifactStorage_clientconfig(**boto3_kwargs(s3_server))
     run = Run(artifacts_uri=f"s3://{BUCKET}/aim")
-    assert run._location.storage_options["client_kwargs"]["region_name"] == "us-east-1"  # type: ignore[union-attr]
+    assert run.location.storage_options["client_kwargs"]["region_name"] == "us-east-1"  # type: ignore[union-attr]
 
 
 def test_storage_options_win_over_clientconfig(
@@ -100,7 +100,7 @@ def test_storage_options_win_over_clientconfig(
     S3ArtifactStorage_clientconfig(**boto3_kwargs(dead, config={"connect_timeout": 1}))
     run = Run(artifacts_uri=f"s3://{BUCKET}/aim", endpoint_url=s3_server)
     run.log_artifact(small_file(tmp_path), block=True)
-    options = run._location.storage_options  # type: ignore[union-attr]
+    options = run.location.storage_options  # type: ignore[union-attr]
     assert options["endpoint_url"] == s3_server
     assert options["key"] == AWS_KEY  # from the client config, not overridden
 
@@ -140,11 +140,11 @@ def test_chained_url_completes_the_s3_layer(s3_server: str) -> None:
 
 def test_connection_pool_matches_concurrency(s3: dict[str, Any]) -> None:
     run = Run(artifacts_uri=f"s3://{BUCKET}/aim", max_concurrency=32, **s3)
-    assert run._location.storage_options["config_kwargs"]["max_pool_connections"] == 32  # type: ignore[union-attr]
+    assert run.location.storage_options["config_kwargs"]["max_pool_connections"] == 32  # type: ignore[union-attr]
     run = Run(artifacts_uri=f"s3://{BUCKET}/aim", **s3)  # 16 uploads at once by default
-    assert run._location.storage_options["config_kwargs"]["max_pool_connections"] == 16  # type: ignore[union-attr]
+    assert run.location.storage_options["config_kwargs"]["max_pool_connections"] == 16  # type: ignore[union-attr]
     run = Run(artifacts_uri=f"s3://{BUCKET}/aim", max_concurrency=2, **s3)
-    assert run._location.storage_options["config_kwargs"]["max_pool_connections"] == 10  # type: ignore[union-attr]
+    assert run.location.storage_options["config_kwargs"]["max_pool_connections"] == 10  # type: ignore[union-attr]
 
 
 # -- credentials from the standard places -----------------------------------------------------
@@ -161,7 +161,7 @@ def test_environment_only(
     run = Run(artifacts_uri=f"s3://{BUCKET}/env")
     run.log_artifact(small_file(tmp_path), block=True)
     run.close()
-    assert run._location.storage_options.get("key") is None  # type: ignore[union-attr]
+    assert run.location.storage_options.get("key") is None  # type: ignore[union-attr]
     assert list(Run(run.hash, artifacts_uri=f"s3://{BUCKET}/env").artifacts) == ["c.yaml"]
 
 
@@ -358,7 +358,7 @@ def test_secrets_never_reach_logs_errors_or_records(
 
     seen = [caplog.text, repr(run), repr(failing), str(info.value), repr(info.value)]
     seen += [repr(a) for a in run.artifacts.values()]
-    seen += [repr(run._location), str(run.verify())]
+    seen += [repr(run.location), str(run.verify())]
     client = s3_client(s3_server)
     for obj in client.list_objects_v2(Bucket=BUCKET)["Contents"]:
         seen.append(client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().decode())

@@ -109,8 +109,8 @@ def log_many_where_locks_are_granted_to_all(
     and SMB setups)."""
     import fcntl
 
-    from aim_artifacts import run
+    from aim_artifacts import catalog
 
     fcntl.lockf = fcntl.flock = lambda *args, **kwargs: None  # type: ignore[assignment]
-    run.COMPACT_EVERY = 4  # type: ignore[attr-defined]
+    catalog.COMPACT_EVERY = 4  # type: ignore[attr-defined]
     log_many(run_hash, uri, {}, src_dir, tag, n)

@@ -1,1 +1,1 @@
-"""What people see: HTML shared by notebooks and (later) the web page."""
+"""The read-only web page (`ui.app`), served by ``aim-artifacts ui``."""

@@ -14,11 +14,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import InvalidNameError, RunNotFoundError
-from ..records import Artifact, format_time
-from ..run import Run
-from ..store import Store
-from .html import artifact_rows, human_size, templates
+from .. import Artifact, InvalidNameError, Run, RunNotFoundError, Store
+from ..display import artifact_rows, render
+from ..formatting import human_size
 
 __all__ = ["create_app"]
 
@@ -36,11 +34,12 @@ def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
             raise HTTPException(404, f"no run {run_hash!r}") from exc
 
     def page(name: str, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(base_uri=store.uri, **context)
-        return HTMLResponse(html)
+        return HTMLResponse(render(name, base_uri=store.uri, **context))
 
     async def runs_page(request: Request) -> HTMLResponse:
-        return page("runs.html", runs=_run_summaries(store))
+        summaries = store.summaries()
+        runs = [{**s.to_dict(), "size_text": human_size(s.size)} for s in summaries]
+        return page("runs.html", runs=runs)
 
     async def run_page(request: Request) -> HTMLResponse:
         run_hash = request.path_params["run_hash"]
@@ -48,13 +47,11 @@ def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
         return page("run.html", run_hash=run_hash, artifacts=artifact_rows(artifacts))
 
     async def runs_api(request: Request) -> JSONResponse:
-        summaries = _run_summaries(store)
-        return JSONResponse([{k: v for k, v in s.items() if k != "size_text"} for s in summaries])
+        return JSONResponse([s.to_dict() for s in store.summaries()])
 
     async def run_api(request: Request) -> JSONResponse:
         run_hash = request.path_params["run_hash"]
-        artifacts = [a.to_dict() for a in open_run(run_hash).artifacts.values()]
-        return JSONResponse({"run": run_hash, "artifacts": artifacts})
+        return JSONResponse(open_run(run_hash).to_dict())
 
     async def download(request: Request) -> StreamingResponse:
         run_hash, name = request.path_params["run_hash"], request.path_params["name"]
@@ -80,24 +77,6 @@ def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
             Route("/api/runs/{run_hash}", run_api),
         ]
     )
-
-
-def _run_summaries(store: Store) -> list[dict[str, Any]]:
-    summaries = []
-    for run_hash in store.runs():
-        artifacts = list(store.run(run_hash).artifacts.values())
-        size = sum(a.size for a in artifacts)
-        created = min((a.created_at for a in artifacts), default=None)
-        summaries.append(
-            {
-                "hash": run_hash,
-                "created": format_time(created) if created else None,
-                "count": len(artifacts),
-                "size": size,
-                "size_text": human_size(size),
-            }
-        )
-    return sorted(summaries, key=lambda s: s["created"] or "", reverse=True)
 
 
 def _stream(artifact: Artifact) -> Iterator[bytes]:

@@ -1,0 +1,127 @@
+"""`hold`: exclusion across processes and machines on any storage where ``mkdir`` is atomic.
+
+The lock is a directory: making it is atomic at the server on every file protocol (local,
+NFS, SFTP, FTP, WebDAV, SMB); object stores make no directories, which a probe (once per
+process and filesystem) detects. The holder writes a token naming its host and process into
+it; a holder that is gone (same host, no such process) or that kept the lock unchanged for
+`LEASE` seconds is broken. Advisory locks (``lockf``, ``flock``) are never used: many mounts
+grant them to everyone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+
+from .errors import is_missing
+from .storage import Storage
+
+__all__ = ["LEASE", "hold"]
+
+LEASE = 60.0  # seconds a lock held by another machine is honoured without change
+_HOST = socket.gethostname()
+_exclusive_mkdir: dict[str, bool] = {}  # Storage.token -> probed answer
+
+
+@contextlib.contextmanager
+def hold(storage: Storage, lock: str) -> Iterator[bool]:
+    """Hold the lock directory `lock` for the block; yields False, holding nothing, where
+    ``mkdir`` is not exclusive (object stores)."""
+    if _exclusive_mkdir.get(storage.token) is False:
+        yield False
+        return
+    fs = storage.fs
+    token = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+    seen: tuple[float, list[str]] | None = None  # when these holders were first seen
+    attempt = waits = 0
+    while True:
+        try:
+            fs.mkdir(lock, create_parents=False)
+            break
+        except Exception:
+            holders = _holders(storage, lock)
+            if holders is None:  # not held: a missing run directory, or a real failure
+                attempt += 1
+                if attempt > 3 or not storage.make_dirs(lock.rsplit("/", 1)[0]):
+                    raise
+                continue
+            if seen is None or seen[1] != holders:
+                seen = (time.monotonic(), holders)
+            if _abandoned(holders) or time.monotonic() - seen[0] > LEASE:
+                _release(storage, lock)
+                continue
+            attempt = 0
+            waits += 1
+            time.sleep(random.uniform(0.002, 0.01) * min(waits, 20))
+    if not _is_exclusive(storage, lock):
+        yield False
+        return
+    try:
+        with contextlib.suppress(Exception), fs.open(f"{lock}/{token}", "wb"):
+            pass  # the holder's name helps others, no more (not pipe_file: WebDAV's makes
+            # the directories first, three more requests)
+        yield True
+    finally:
+        _release(storage, lock, [token])
+
+
+def _is_exclusive(storage: Storage, lock: str) -> bool:
+    """Probed once per process and filesystem: `lock`, just made, is a directory, and
+    making it again fails."""
+    if (exclusive := _exclusive_mkdir.get(storage.token)) is None:
+        fs = storage.fs
+        fs.invalidate_cache()
+        exclusive = fs.isdir(lock)
+        if exclusive:
+            try:
+                fs.mkdir(lock, create_parents=False)
+            except Exception:  # noqa: BLE001 - any refusal is what we hope for
+                pass
+            else:
+                exclusive = False
+        _exclusive_mkdir[storage.token] = exclusive
+    return exclusive
+
+
+def _holders(storage: Storage, lock: str) -> list[str] | None:
+    """The tokens in lock directory `lock`, or None if it does not exist."""
+    fs = storage.fs
+    fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
+    if not fs.isdir(lock):
+        return None
+    return sorted(storage.names(lock))
+
+
+def _release(storage: Storage, lock: str, tokens: list[str] | None = None) -> None:
+    """Remove lock directory `lock` and the `tokens` in it (listed if not given)."""
+    fs = storage.fs
+    for token in storage.names(lock) if tokens is None else tokens:
+        with contextlib.suppress(Exception):
+            fs.rm_file(f"{lock}/{token}")
+    try:
+        fs.rmdir(lock)
+    except Exception as exc:
+        if not is_missing(exc):
+            raise
+    fs.invalidate_cache(lock)
+
+
+def _abandoned(holders: list[str]) -> bool:
+    """True if a lock's holder ran on this machine and its process is gone."""
+    for token in holders:
+        host, _, rest = token.partition(":")
+        pid = rest.partition(":")[0]
+        if host != _HOST or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            continue
+    return False
