@@ -232,3 +232,39 @@ sftp = _directory_fixture("sftp")
 smb = _directory_fixture("smb")
 ftp = _directory_fixture("ftp")
 webdav = _directory_fixture("webdav")
+
+
+# -- the quick loop: `python -m pytest -m "not slow"` -------------------------------------------
+
+# Fixtures that start a server in another process (the in-process moto server is not one of
+# them), and the parameters that reach such a fixture through request.getfixturevalue: the
+# backends, crash targets and Aim base URIs named after them.
+SLOW_FIXTURES = frozenset(
+    {"file_servers", "sftp", "smb", "ftp", "webdav", "s3_with_auth"}
+    | {"azurite_server", "azure", "gcs_server", "gcs", "s3rver_server", "s3rver"}
+)
+SLOW_PARAMS = SLOW_FIXTURES | {"gs://", "az://"}
+# The contract suite on S3 through moto (about 0.1 s a request here: 130 s of the quick loop).
+# S3 stays in the quick loop through tests/test_s3.py and the S3 cases of the other modules.
+BACKEND_FIXTURES = ("backend", "shared_backend", "bucketed_backend")
+SLOW_BACKENDS = frozenset({"s3", "chained", "upath-s3"})
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return False
+    params = callspec.params
+    if any(isinstance(value, str) and value in SLOW_PARAMS for value in params.values()):
+        return True
+    return any(params.get(name) in SLOW_BACKENDS for name in BACKEND_FIXTURES)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` the tests that need a server in another process, and the contract suite on
+    S3; test modules mark the rest (browser, crashes, stress)."""
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)

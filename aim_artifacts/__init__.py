@@ -1,5 +1,6 @@
 """aim-artifacts: link training-run files to ML runs, on any storage fsspec reaches."""
 
+from .__about__ import __version__ as __version__
 from .errors import (
     AccessDeniedError,
     AimArtifactsError,

@@ -2,7 +2,7 @@
 
 Every error raised on purpose derives from `AimArtifactsError`; leaves also derive from the
 builtin they mean, so existing ``except FileNotFoundError`` / ``except ValueError`` code keeps
-working::
+working:
 
     AimArtifactsError
     ├── InvalidNameError (ValueError)           bad artifact name or run hash

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,9 +47,18 @@ def enabled() -> Iterator[None]:
     integration.disable()
 
 
+@pytest.fixture(scope="session")
+def empty_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty Aim repository, made once: Aim migrates its database in each new one (1.5 s)."""
+    path = tmp_path_factory.mktemp("aim") / "empty"
+    aim.Repo.from_path(str(path), init=True)
+    return path
+
+
 @pytest.fixture
-def repo(tmp_path: Path) -> str:
-    """An Aim repository (created by the first `aim.Run`)."""
+def repo(empty_repo: Path, tmp_path: Path) -> str:
+    """A new Aim repository: a copy of the empty one."""
+    shutil.copytree(empty_repo, tmp_path / "aimrepo")
     return str(tmp_path / "aimrepo")
 
 

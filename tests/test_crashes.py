@@ -22,6 +22,8 @@ from aim_artifacts import Run
 from conftest import s3_client
 from tests import workers
 
+pytestmark = pytest.mark.slow  # child processes killed mid-write, 128 MiB uploads at exit
+
 MiB = 2**20
 
 

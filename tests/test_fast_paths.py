@@ -80,6 +80,7 @@ def test_progress_is_off_by_default(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow  # scale: 10,000 records
 def test_ten_thousand_records_stay_correct(tmp_path: Path) -> None:
     src = tmp_path / "a.txt"
     run = Run(artifacts_uri=tmp_path / "store")

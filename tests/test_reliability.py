@@ -16,6 +16,8 @@ from aim_artifacts import Run, UploadError
 from tests import workers
 from tests.servers import Middleware
 
+pytestmark = pytest.mark.slow  # stress: hundreds of writers, S3 failing on purpose
+
 
 @pytest.fixture(params=["path", "s3"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any]]:

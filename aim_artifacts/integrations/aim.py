@@ -1,6 +1,6 @@
 """Make the real `aim.Run` store its artifacts through aim-artifacts (the ``[aim]`` extra).
 
-::
+Usage:
 
     import aim
     from aim_artifacts.integrations import aim as aim_artifacts_for_aim
