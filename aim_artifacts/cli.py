@@ -1,21 +1,27 @@
 """``aim-artifacts``: the command line, a thin layer over the public API.
 
-URI resolution for every command: the URI given, else ``$AIM_ARTIFACTS_URI``, else
-`DEFAULT_URI` (a local folder, so nothing needs setting up).
+One grammar for every command: the store is ``--uri URI``, else ``$AIM_ARTIFACTS_URI``, else
+`DEFAULT_URI` (a local folder, so nothing needs setting up); commands that take no NAME
+arguments also take it as their one argument. ``--run HASH`` names an existing run. A
+failure is one line on stderr and exit 1 (``--debug`` adds the traceback); usage errors
+exit 2.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import socket
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
-from . import ENV_URI, AimArtifactsError, Artifact, Run, Store
+from . import ENV_URI, AimArtifactsError, Artifact, Run, SourceNotFoundError, Store
 from .formatting import format_time, human_size
 
 __all__ = ["DEFAULT_URI", "main"]
@@ -26,22 +32,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _one_line_errors(command: F) -> F:
-    """Report the package's errors (and the backend's OSErrors) as one line, exit 1."""
+    """Report any failure as one line on stderr and exit 1 (with ``--debug``, the
+    traceback first)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (AimArtifactsError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            click.echo(f"aim-artifacts: error: {message}", err=True)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure gets its one line
+            if _debug():
+                traceback.print_exc()
+            click.echo(f"aim-artifacts: error: {_one_line(exc)}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _uri(given: str | None) -> str:
-    return given or os.environ.get(ENV_URI) or DEFAULT_URI
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if not isinstance(exc, (AimArtifactsError, OSError)) or not text:
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
+
+
+def _debug() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("debug"))
 
 
 def _progress(flag: bool | None) -> bool:
@@ -62,7 +80,32 @@ def _artifact_rows(artifacts: Iterable[Artifact]) -> list[tuple[str, ...]]:
     ]
 
 
-uri_argument = click.argument("uri", required=False)
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _store(uri: str | None, positional: str | None = None) -> Store:
+    """The store named by ``--uri`` or the argument (not both), else the environment, else
+    `DEFAULT_URI`; it must exist.
+
+    Raises:
+        click.UsageError: both were given, differently.
+    """
+    if uri and positional and uri != positional:
+        msg = f"the URI was given twice: {positional!r} and --uri {uri!r}"
+        raise click.UsageError(msg)
+    return Store(_uri(uri or positional), must_exist=True)
+
+
+def _uri(given: str | None) -> str:
+    return given or os.environ.get(ENV_URI) or DEFAULT_URI
+
+
+uri_option = click.option(
+    "--uri",
+    help="The store: an fsspec URL or path (default: $AIM_ARTIFACTS_URI, else ./artifacts).",
+)
+uri_argument = click.argument("store_uri", metavar="[URI]", required=False)
 run_option = click.option("--run", "run_hash", required=True, help="The run's hash.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 progress_option = click.option(
@@ -72,16 +115,19 @@ progress_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aim-artifacts")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
+def main(debug: bool) -> None:
     """Link training-run files to ML runs, on any storage fsspec reaches.
 
-    URI defaults to $AIM_ARTIFACTS_URI, else ./artifacts.
+    The store is --uri URI on every command, else $AIM_ARTIFACTS_URI, else ./artifacts;
+    commands without NAME arguments also take it as their one argument. --run names an
+    existing run.
     """
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--uri", help="Artifacts URI (default: $AIM_ARTIFACTS_URI, else ./artifacts).")
+@uri_option
 @click.option("--run", "run_hash", help="Log to this existing run (default: a new run).")
 @click.option("--name", help="Artifact name (one file) or prefix (a directory).")
 @progress_option
@@ -93,10 +139,17 @@ def log(
     name: str | None,
     progress: bool | None,
 ) -> None:
-    """Log files and directories to a new run (its hash is printed) or an existing one."""
+    """Log files and directories to a new run (its hash is printed) or an existing one.
+
+    Every PATH is checked before anything is stored.
+    """
     if name is not None and len(paths) > 1:
         raise click.UsageError("--name takes one PATH")
-    run = Run(run_hash, artifacts_uri=_uri(uri))
+    for path in paths:
+        if not os.path.exists(path):
+            msg = f"no such file or directory: {path!r}"
+            raise SourceNotFoundError(msg)
+    run = Store(_uri(uri)).run(run_hash) if run_hash else Run(artifacts_uri=_uri(uri))
     with run:
         for path in paths:
             if os.path.isdir(path):
@@ -108,85 +161,94 @@ def log(
 
 @main.command()
 @uri_argument
+@uri_option
 @json_option
 @_one_line_errors
-def runs(uri: str | None, as_json: bool) -> None:
-    """List the runs stored under URI."""
-    summaries = Store(_uri(uri)).summaries()
+def runs(store_uri: str | None, uri: str | None, as_json: bool) -> None:
+    """List the runs in the store, newest first."""
+    summaries = _store(uri, store_uri).summaries()
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
+        _print_json([s.to_dict() for s in summaries])
         return
     rows = [
         (
             s.hash,
+            (s.created and format_time(s.created)) or "",
             str(s.count),
             human_size(s.size),
-            format_time(s.last_logged) if s.last_logged else "",
+            (s.last_logged and format_time(s.last_logged)) or "",
         )
         for s in summaries
     ]
-    _table(rows, ("run", "artifacts", "size", "last logged"))
+    _table(rows, ("run", "created", "artifacts", "size", "last logged"))
 
 
 @main.command()
 @uri_argument
+@uri_option
 @run_option
 @json_option
 @_one_line_errors
-def ls(uri: str | None, run_hash: str, as_json: bool) -> None:
+def ls(store_uri: str | None, uri: str | None, run_hash: str, as_json: bool) -> None:
     """List a run's artifacts."""
-    run = Store(_uri(uri)).run(run_hash)
+    run = _store(uri, store_uri).run(run_hash)
     if as_json:
-        click.echo(json.dumps(run.to_dict(), indent=2))
+        _print_json(run.to_dict())
         return
     _table(_artifact_rows(run.artifacts.values()), ("name", "size", "sha256", "logged at", "uri"))
 
 
 @main.command()
-@uri_argument
-@run_option
 @click.argument("names", nargs=-1)
+@uri_option
+@run_option
 @click.option("-o", "--output", default=".", type=click.Path(), help="Destination directory.")
 @progress_option
 @_one_line_errors
 def get(
-    uri: str | None, run_hash: str, names: tuple[str, ...], output: str, progress: bool | None
+    names: tuple[str, ...], uri: str | None, run_hash: str, output: str, progress: bool | None
 ) -> None:
-    """Download a run's artifacts (all, or the NAMES given), checking each sha256."""
-    run = Store(_uri(uri)).run(run_hash)
-    if not names:
-        paths = run.download_artifacts(output, progress=_progress(progress))
-    else:
-        records = run.artifacts
-        missing = [n for n in names if n not in records]
-        if missing:
-            msg = f"run {run_hash} has no artifact {missing[0]!r}"
-            raise click.ClickException(msg)
-        paths = [records[n].download(output) for n in names]
-    for path in paths:
-        click.echo(path)
+    """Download a run's artifacts (all, or the NAMES given), checking each sha256.
+
+    Every intact artifact is downloaded; each one that fails is named on stderr (exit 1).
+    """
+    run = _store(uri).run(run_hash)
+    records = run.artifacts
+    missing = [n for n in names if n not in records]
+    if missing:
+        msg = f"run {run_hash} has no artifact {missing[0]!r}"
+        raise click.ClickException(msg)
+    chosen = [records[n] for n in names] if names else list(records.values())
+    failed = 0
+    for artifact in chosen:
+        try:
+            click.echo(artifact.download(output))
+        except (AimArtifactsError, OSError) as exc:
+            failed += 1
+            click.echo(f"aim-artifacts: error: {artifact.name}: {_one_line(exc)}", err=True)
+    if failed:
+        click.echo(f"aim-artifacts: {failed} of {len(chosen)} artifact(s) failed", err=True)
+        sys.exit(1)
 
 
 @main.command()
 @uri_argument
+@uri_option
 @run_option
 @json_option
 @_one_line_errors
-def verify(uri: str | None, run_hash: str, as_json: bool) -> None:
+def verify(store_uri: str | None, uri: str | None, run_hash: str, as_json: bool) -> None:
     """Re-hash a run's stored objects against their records; exit 1 on any difference."""
-    report = Store(_uri(uri)).run(run_hash).verify()
+    report = _store(uri, store_uri).run(run_hash).verify()
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "verified": report.verified,
-                    "missing": report.missing,
-                    "changed": report.changed,
-                    "unrecorded": report.unrecorded,
-                },
-                indent=2,
-            )
+        _print_json(
+            {
+                "ok": report.ok,
+                "verified": report.verified,
+                "missing": report.missing,
+                "changed": report.changed,
+                "unrecorded": report.unrecorded,
+            }
         )
     else:
         click.echo(f"{len(report.verified)} verified")
@@ -203,23 +265,23 @@ def verify(uri: str | None, run_hash: str, as_json: bool) -> None:
 
 @main.command()
 @uri_argument
+@uri_option
 @run_option
 @_one_line_errors
-def repair(uri: str | None, run_hash: str) -> None:
+def repair(store_uri: str | None, uri: str | None, run_hash: str) -> None:
     """Clean up after killed processes: leftover temp files, unfinished uploads."""
-    run = Store(_uri(uri)).run(run_hash)
-    for removed in run.repair():
+    for removed in _store(uri, store_uri).run(run_hash).repair():
         click.echo(f"removed {removed}")
 
 
 @main.command()
-@uri_argument
-@run_option
 @click.argument("names", nargs=-1, required=True)
+@uri_option
+@run_option
 @_one_line_errors
-def rm(uri: str | None, run_hash: str, names: tuple[str, ...]) -> None:
+def rm(names: tuple[str, ...], uri: str | None, run_hash: str) -> None:
     """Delete artifacts (record first, then object)."""
-    with Store(_uri(uri)).run(run_hash) as run:
+    with _store(uri).run(run_hash) as run:
         for name in names:
             run.delete_artifact(name)
             click.echo(f"deleted {name}")
@@ -227,21 +289,46 @@ def rm(uri: str | None, run_hash: str, names: tuple[str, ...]) -> None:
 
 @main.command()
 @uri_argument
+@uri_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8765, show_default=True, help="Port to listen on.")
+@click.option("--port", default=8765, show_default=True, help="Port to listen on (0: any).")
+@click.option(
+    "--allowed-host", "allowed_hosts", multiple=True, help="Another Host name to answer (repeat)."
+)
+@click.option("--token", help="Required on every request when not on loopback (default: new).")
 @_one_line_errors
-def ui(uri: str | None, host: str, port: int) -> None:
-    """Serve a read-only web page of the runs under URI (needs the [ui] extra)."""
+def ui(
+    store_uri: str | None,
+    uri: str | None,
+    *,
+    host: str,
+    port: int,
+    allowed_hosts: tuple[str, ...],
+    token: str | None,
+) -> None:
+    """Serve a read-only web page of the runs in the store (needs the [ui] extra).
+
+    It answers only its own Host names (127.0.0.1, localhost, --host, --allowed-host); bound
+    beyond loopback, every request needs the token printed with its URL.
+    """
     try:
         import uvicorn  # noqa: PLC0415 - optional extra
 
         from .ui.app import create_app  # noqa: PLC0415 - optional extra
+        from .ui.security import LOOPBACK_HOSTS, is_loopback  # noqa: PLC0415
     except ImportError as exc:
         msg = f"the web page needs the [ui] extra: pip install 'aim-artifacts[ui]' ({exc})"
         raise click.ClickException(msg) from exc
-    app = create_app(_uri(uri))
-    click.echo(f"aim-artifacts: serving {_uri(uri)} on http://{host}:{port}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    store = _store(uri, store_uri)
+    if not is_loopback(host):
+        token = token or secrets.token_urlsafe(24)
+    app = create_app(store, allowed_hosts=(*LOOPBACK_HOSTS, host, *allowed_hosts), token=token)
+    listener = socket.create_server((host, port))  # bound now: the port announced is real
+    bound = listener.getsockname()[1]
+    url = f"http://{host}:{bound}" + (f"/?token={token}" if token else "")
+    click.echo(f"aim-artifacts: serving {store.uri} on {url}", err=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info"))
+    server.run(sockets=[listener])
 
 
 if __name__ == "__main__":  # python -m aim_artifacts.cli

@@ -39,10 +39,10 @@ class RunDownloader:
         dest = tempfile.mkdtemp(prefix="aim-artifacts-") if dest_dir is None else dest_dir
         local = local_target(os.fspath(dest), artifact.name)
         expected = Digest(artifact.size, artifact.sha256) if artifact.sha256 else None
-        source = self.location.join(artifact.name)
+        stored = self.location.child(artifact.name)
         try:
-            with self.location.storage_errors():
-                download_file(self.location, source, local, expected, progress)
+            with stored.storage_errors():
+                download_file(stored, stored.path, local, expected, progress)
         except FileNotFoundError as exc:
             if os.path.isdir(os.path.dirname(local)):
                 msg = f"artifact {artifact.name!r} is missing from {self.location.uri}"

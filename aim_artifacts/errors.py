@@ -13,6 +13,8 @@ working:
     ├── SourceChangedError (OSError)            the source changed while it was read
     ├── ArtifactNotFoundError (FileNotFoundError, KeyError)
     ├── RunNotFoundError (LookupError)
+    ├── StoreNotFoundError (FileNotFoundError)  the URI to read runs from does not exist
+    ├── NotAStoreError (NotADirectoryError)     the URI names a file, not a directory
     ├── NoArtifactsURIError (RuntimeError)      no URI set and AIM_ARTIFACTS_URI unset
     ├── ArtifactsURIAlreadySetError (RuntimeError)
     ├── RunClosedError (RuntimeError)           logging to a closed run
@@ -50,6 +52,7 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidNameError",
     "NoArtifactsURIError",
+    "NotAStoreError",
     "RunClosedError",
     "RunNotFoundError",
     "SidecarError",
@@ -58,6 +61,7 @@ __all__ = [
     "SourceNotDirectoryError",
     "SourceNotFoundError",
     "StorageError",
+    "StoreNotFoundError",
     "UnsupportedFormatError",
     "UploadError",
 ]
@@ -101,6 +105,14 @@ class ArtifactNotFoundError(AimArtifactsError, FileNotFoundError, KeyError):
 
 class RunNotFoundError(AimArtifactsError, LookupError):
     """No run of that hash under the base URI."""
+
+
+class StoreNotFoundError(AimArtifactsError, FileNotFoundError):
+    """Nothing exists at the URI runs are read from."""
+
+
+class NotAStoreError(AimArtifactsError, NotADirectoryError):
+    """The artifacts URI names a file, where a directory of runs belongs."""
 
 
 class NoArtifactsURIError(AimArtifactsError, RuntimeError):
@@ -193,3 +205,18 @@ def error_chain(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True if `exc` (or an error it was raised from) says the server could not be reached:
+    a refused or timed-out connection, an unknown host."""
+    return any(
+        isinstance(link, (ConnectionError, TimeoutError))
+        or type(link).__name__ in _UNREACHABLE
+        or (isinstance(link, OSError) and link.errno in _UNREACHABLE_ERRNOS)
+        for link in error_chain(exc)
+    )
+
+
+_UNREACHABLE = {"ClientConnectorError", "ServerTimeoutError", "ConnectTimeout", "ConnectError"}
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}

@@ -20,6 +20,7 @@ from .records import Artifact, Downloader, check_metadata
 __all__ = [
     "Job",
     "build_record",
+    "content_type",
     "directory_jobs",
     "file_job",
     "serialise",
@@ -110,15 +111,33 @@ def build_record(
     `run_uri`."""
     return Artifact(
         name=job.name,
-        path=_posix(job.source),
+        path=_posix(os.path.abspath(job.source)) if job.source else "",
         uri=f"{run_uri}/{job.name}",
         size=size,
         sha256=sha256,
         created_at=job.created_at,
-        content_type=mimetypes.guess_type(job.name)[0] or "application/octet-stream",
+        content_type=content_type(job.name),
         metadata=job.metadata,
         downloader=downloader,
     )
+
+
+# Types that some systems' mimetypes tables lack (Debian's has no .yaml).
+_MORE_TYPES = {
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".toml": "application/toml",
+    ".md": "text/markdown",
+    ".jsonl": "application/jsonl",
+}
+
+
+def content_type(name: str) -> str:
+    """The media type of artifact `name`, from its extension."""
+    known = mimetypes.guess_type(name)[0]
+    if known is None:
+        known = _MORE_TYPES.get(os.path.splitext(name)[1].lower())
+    return known or "application/octet-stream"
 
 
 def serialise(obj: Mapping[str, Any], name: str) -> str:

@@ -19,7 +19,14 @@ from fsspec.core import split_protocol, url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from . import forksafe, s3  # noqa: F401 - forksafe installs its fork hooks on import
-from .errors import AimArtifactsError, BackendUnavailableError, BucketNotFoundError, is_missing
+from .errors import (
+    AimArtifactsError,
+    BackendUnavailableError,
+    BucketNotFoundError,
+    EndpointUnreachableError,
+    is_missing,
+    is_unreachable,
+)
 from .names import check_name
 from .storage import Storage
 
@@ -90,6 +97,8 @@ class Location:
         except Exception as exc:
             if self.is_s3:
                 better = s3.translate_error(exc, self.uri, self.fs)
+            elif is_unreachable(exc):
+                better = EndpointUnreachableError(f"cannot reach the server of {self.uri}: {exc}")
             elif (bucket := self._missing_bucket()) is not None:
                 better = BucketNotFoundError(f"bucket {bucket!r} does not exist ({self.uri})")
             elif is_missing(exc) and not isinstance(exc, FileNotFoundError):

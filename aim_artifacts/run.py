@@ -16,7 +16,13 @@ from typing import Any
 from . import integrity
 from .batch import record_of, store_batch
 from .catalog import Catalog
-from .errors import ArtifactNotFoundError, NoArtifactsURIError, RunClosedError, UploadError
+from .errors import (
+    ArtifactNotFoundError,
+    NoArtifactsURIError,
+    NotAStoreError,
+    RunClosedError,
+    UploadError,
+)
 from .integrity import VerifyReport
 from .jobs import Job, directory_jobs, file_job, serialise, stream_job
 from .location import Location, resolve
@@ -98,10 +104,14 @@ class Run:
         Raises:
             BackendUnavailableError: unknown protocol, or the package serving it is missing.
             ArtifactsURIAlreadySetError: a different URI was set before.
+            NotAStoreError: `uri` is a local file.
         """
         pool_size = self._max_concurrency or SHARED_WORKERS
-        location = resolve(uri, pool_size=pool_size, **storage_options).child(self.hash)
-        self._catalog.bind(location, load=self._reopened)
+        base = resolve(uri, pool_size=pool_size, **storage_options)
+        if base.storage.local and os.path.isfile(base.path):
+            msg = f"{base.uri} is a file, not a directory of runs"
+            raise NotAStoreError(msg)
+        self._catalog.bind(base.child(self.hash), load=self._reopened)
 
     def _bound(self) -> Location:
         """Where the run stores, from ``AIM_ARTIFACTS_URI`` if no URI was set."""
@@ -148,7 +158,7 @@ class Run:
         """
         self._check_open()
         job = file_job(path, name, metadata, skip_unchanged=skip_unchanged)
-        batch = self._submit([job], block=block, progress=progress)
+        batch = self._submit([job], block=block, label=job.name if progress else None)
         if not block:
             return record_of(job, self._bound(), self._catalog, None)
         try:
@@ -185,7 +195,8 @@ class Run:
         jobs = directory_jobs(path, name, skip_unchanged=skip_unchanged)
         if not jobs:
             return []
-        batch = self._submit(jobs, block=block, progress=progress)
+        label = (name or os.path.basename(os.path.abspath(path))) if progress else None
+        batch = self._submit(jobs, block=block, label=label)
         if block:
             return batch.result()
         return [record_of(job, self._bound(), self._catalog, None) for job in jobs]
@@ -366,10 +377,10 @@ class Run:
             msg = f"run {self.hash} is closed: it takes no more artifacts"
             raise RunClosedError(msg)
 
-    def _submit(self, jobs: list[Job], *, block: bool, progress: bool) -> Future[list[Artifact]]:
+    def _submit(self, jobs: list[Job], *, block: bool, label: str | None) -> Future[list[Artifact]]:
+        """Store `jobs`; `label`: show a progress bar with this label."""
         location = self._bound()
         workers = self._max_concurrency or location.storage.workers
-        label = f"run {self.hash}" if progress else None
         return store_batch(
             jobs,
             location,

@@ -179,6 +179,20 @@ class Storage:
         prefix = path.rstrip("/")
         return [_absolute(entry, prefix) for entry in entries]
 
+    def kind(self, path: str) -> str | None:
+        """``"directory"``, ``"file"`` (fresh, never from a read cache), or None if nothing
+        exists at `path`."""
+        if not path.strip("/"):
+            return "directory"  # the root of a filesystem or of a chained layer
+        fs = self.origin
+        fs.invalidate_cache(path)
+        try:
+            return str(fs.info(path)["type"])
+        except Exception as exc:
+            if is_missing(exc):
+                return None
+            raise
+
     def names(self, path: str) -> list[str]:
         """The names (last parts) of the entries of directory `path`."""
         return [entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in self.ls(path)]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
-from .errors import InvalidNameError, RunNotFoundError
+from .errors import InvalidNameError, NotAStoreError, RunNotFoundError, StoreNotFoundError
 from .formatting import format_time
 from .journal import Journal
 from .location import Location, resolve
@@ -57,12 +58,31 @@ class RunSummary:
 class Store:
     """The runs stored under one base URI (what ``set_artifacts_uri`` was given)."""
 
-    def __init__(self, base_uri: Any, **storage_options: Any) -> None:
+    def __init__(self, base_uri: Any, *, must_exist: bool = False, **storage_options: Any) -> None:
         """
+        Args:
+            base_uri: as for `Run.set_artifacts_uri`.
+            must_exist: check now that the URI names an existing directory (one request).
+            **storage_options: options for the filesystem.
+
         Raises:
             BackendUnavailableError: unknown protocol, or the package serving it is missing.
+            StoreNotFoundError: `must_exist` and nothing exists at the URI.
+            NotAStoreError: the URI names a file.
         """
         self._base: Location = resolve(base_uri, **storage_options)
+        if must_exist or self._base.storage.local:  # local: free to ask, and a common mistake
+            self._check(must_exist)
+
+    def _check(self, must_exist: bool) -> None:
+        with self._base.storage_errors():
+            kind = self._base.storage.kind(self._base.path)
+        if kind == "file":
+            msg = f"{self.uri} is a file, not a directory of runs"
+            raise NotAStoreError(msg)
+        if kind is None and must_exist:
+            msg = f"no artifacts at {self.uri}: it does not exist"
+            raise StoreNotFoundError(msg)
 
     @property
     def uri(self) -> str:
@@ -102,9 +122,19 @@ class Store:
         with self._base.storage_errors():
             found = Journal(self._base.child(run_hash), run_hash).exists()
         if not found:
-            msg = f"no run {run_hash!r} in {self.uri}"
+            msg = f"no run {run_hash!r} in {self.uri}{self._did_you_mean(run_hash)}"
             raise RunNotFoundError(msg)
         return Run(run_hash, artifacts_uri=self._base)
+
+    def _did_you_mean(self, run_hash: str) -> str:
+        """``"; did you mean 'x'?"`` naming the stored run closest to a mistyped hash."""
+        try:
+            hashes = self.runs()
+        except Exception:  # noqa: BLE001 - a hint only: the error being raised matters
+            return ""
+        close = [h for h in hashes if h.startswith(run_hash) or run_hash.startswith(h)]
+        close = close or difflib.get_close_matches(run_hash, hashes, n=1, cutoff=0.8)
+        return f"; did you mean {close[0]!r}?" if close else ""
 
     def __repr__(self) -> str:
         return f"Store({self.uri!r})"

@@ -187,9 +187,9 @@ def main() -> None:
 @contextlib.contextmanager
 def ui_process(uri: str) -> Iterator[str]:
     """``aim-artifacts ui URI`` in its own process on a free port; yields the page's URL."""
-    argv = [sys.executable, "-m", "aim_artifacts.cli", "ui", uri, "--port", str(free_port())]
-    with server_process(argv, "running on") as line:  # "Uvicorn running on http://h:p (...)"
-        yield line.split("on ", 1)[1].split()[0]
+    argv = [sys.executable, "-m", "aim_artifacts.cli", "ui", uri, "--port", "0"]
+    with server_process(argv, "serving") as line:  # "aim-artifacts: serving URI on http://h:p"
+        yield line.rsplit(" on ", 1)[1].split()[0]
 
 
 # -- emulators of other storage services, installed by .ci/run ---------------------------------

@@ -56,8 +56,9 @@ def test_runs_and_ls_tables_and_json(files: Path) -> None:
     uri = str(files / "store")
     run_hash = logged(files, uri)
     table = cli("runs", uri).stdout.splitlines()
-    assert table[0].split() == ["run", "artifacts", "size", "last", "logged"]
-    assert table[1].split()[:4] == [run_hash, "3", "2.9", "KiB"]  # 3018 B
+    assert table[0].split() == ["run", "created", "artifacts", "size", "last", "logged"]
+    row = table[1].split()
+    assert [row[0], *row[2:5]] == [run_hash, "3", "2.9", "KiB"]  # 3018 B
     assert json.loads(cli("runs", uri, "--json").stdout)[0]["size"] == 3018
 
     listing = cli("ls", uri, "--run", run_hash).stdout.splitlines()
@@ -72,13 +73,13 @@ def test_get_all_or_some(files: Path) -> None:
     uri = str(files / "store")
     run_hash = logged(files, uri)
     out = files / "out"
-    result = cli("get", uri, "--run", run_hash, "-o", str(out))
+    result = cli("get", "--uri", uri, "--run", run_hash, "-o", str(out))
     assert result.stdout.split() == [
         str(out / "ckpt/model.bin"),
         str(out / "ckpt/opt/state.bin"),
         str(out / "config.yaml"),
     ]
-    one = cli("get", uri, "--run", run_hash, "config.yaml", "-o", str(files / "one"))
+    one = cli("get", "--uri", uri, "--run", run_hash, "config.yaml", "-o", str(files / "one"))
     assert Path(one.stdout.strip()).read_text() == "lr: 0.1\n"
 
 
@@ -98,7 +99,9 @@ def test_verify_repair_and_rm(files: Path) -> None:
     assert cli("repair", uri, "--run", run_hash).stdout == (
         "removed .aim-artifacts-tmp-00000000deadbeef\n"
     )
-    assert cli("rm", uri, "--run", run_hash, "config.yaml").stdout == "deleted config.yaml\n"
+    assert (
+        cli("rm", "--uri", uri, "--run", run_hash, "config.yaml").stdout == "deleted config.yaml\n"
+    )
     assert cli("verify", uri, "--run", run_hash).exit_code == 0
 
 
@@ -119,7 +122,10 @@ def test_uri_from_environment_then_default_folder(
         (("log", "{tmp}/missing.txt", "--uri", "{uri}"), "no such file or directory"),
         (("ls", "nope://bucket", "--run", "x"), "fsspec knows no protocol 'nope'"),
         (("log", "{tmp}/config.yaml", "--uri", "{uri}", "--name", "../x"), "'..' part"),
-        (("get", "{uri}", "--run", "{run}", "missing.txt"), "has no artifact 'missing.txt'"),
+        (
+            ("get", "--uri", "{uri}", "--run", "{run}", "missing.txt"),
+            "has no artifact 'missing.txt'",
+        ),
     ],
 )
 def test_errors_are_one_line_with_exit_1(files: Path, args: tuple[str, ...], message: str) -> None:

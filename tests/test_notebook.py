@@ -36,7 +36,9 @@ def test_notebook_and_page_share_the_table(run: Run) -> None:
 
     from aim_artifacts.ui.app import create_app
 
-    page = TestClient(create_app(run.location.uri.rsplit("/", 1)[0])).get(f"/runs/{run.hash}")
+    page = TestClient(
+        create_app(run.location.uri.rsplit("/", 1)[0]), base_url="http://127.0.0.1"
+    ).get(f"/runs/{run.hash}")
     notebook = run.artifacts._repr_html_()
     shared = [
         line for line in notebook.splitlines() if line.startswith(("<table", '<td class="name"'))

@@ -33,7 +33,7 @@ def make_runs(uri: Any, tmp_path: Path, **options: Any) -> list[Run]:
 @pytest.fixture
 def local(tmp_path: Path) -> tuple[TestClient, list[Run]]:
     runs = make_runs(tmp_path / "store", tmp_path)
-    return TestClient(create_app(tmp_path / "store")), runs
+    return TestClient(create_app(tmp_path / "store"), base_url="http://127.0.0.1"), runs
 
 
 def test_runs_page_lists_every_run_newest_first(local: tuple[TestClient, list[Run]]) -> None:
@@ -78,7 +78,7 @@ def test_download_streams_the_bytes(local: tuple[TestClient, list[Run]], tmp_pat
 
 def test_s3_page_never_shows_the_secret(s3: dict[str, Any], tmp_path: Path) -> None:
     runs = make_runs("s3://artifacts/ui", tmp_path, **s3)
-    client = TestClient(create_app("s3://artifacts/ui", **s3))
+    client = TestClient(create_app("s3://artifacts/ui", **s3), base_url="http://127.0.0.1")
     texts = [client.get("/").text, client.get(f"/runs/{runs[0].hash}").text]
     texts += [client.get("/api/runs").text, client.get(f"/api/runs/{runs[0].hash}").text]
     assert all(AWS_SECRET not in t for t in texts)

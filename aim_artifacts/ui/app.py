@@ -5,27 +5,39 @@ Needs the ``[ui]`` extra (Starlette, Jinja2, uvicorn).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from .. import Artifact, InvalidNameError, Run, RunNotFoundError, Store
 from ..display import artifact_rows, render
 from ..formatting import human_size
+from .security import LOOPBACK_HOSTS, Guard
 
 __all__ = ["create_app"]
 
+STATIC = Path(__file__).parent.parent / "static"  # the page's CSS and script
 CHUNK = 1 << 20  # bytes per streamed read: a download never holds the object in memory
 
 
-def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
-    """The web app for the runs under `base_uri` (storage options are never shown)."""
-    store = Store(base_uri, **storage_options)
+def create_app(
+    base_uri: Any,
+    *,
+    allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+    token: str | None = None,
+    **storage_options: Any,
+) -> Guard:
+    """The web app for the runs under `base_uri` (a URI, or a `Store`; storage options are
+    never shown), answering requests whose `Host` is one of `allowed_hosts` and, if `token`
+    is set, that carry it."""
+    store = base_uri if isinstance(base_uri, Store) else Store(base_uri, **storage_options)
 
     def open_run(run_hash: str) -> Run:
         try:
@@ -68,15 +80,17 @@ def create_app(base_uri: Any, **storage_options: Any) -> Starlette:
             },
         )
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", runs_page),
             Route("/runs/{run_hash}", run_page),
             Route("/runs/{run_hash}/download/{name:path}", download),
             Route("/api/runs", runs_api),
             Route("/api/runs/{run_hash}", run_api),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
+    return Guard(app, allowed_hosts, token)
 
 
 def _stream(artifact: Artifact) -> Iterator[bytes]:
