@@ -15,8 +15,9 @@ from aim_artifacts.transfer import store_file
 
 def failing_run(kind: str, tmp_path: Path, s3: Any = None) -> Run:
     run = Run()
-    if kind == "local":  # the base is a file: no directory can be made below it
-        (tmp_path / "base").write_text("not a directory")
+    if kind == "local":  # the run's directory is a file: nothing can be stored in it
+        (tmp_path / "base").mkdir()
+        (tmp_path / "base" / run.hash).write_text("not a directory")
         run.set_artifacts_uri(tmp_path / "base")
     else:
         run.set_artifacts_uri("s3://no-such-bucket/base", **s3)

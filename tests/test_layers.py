@@ -10,7 +10,7 @@ from pathlib import Path
 import aim_artifacts
 
 PACKAGE = Path(aim_artifacts.__file__).parent
-VIEWERS = ("aim_artifacts.cli", "aim_artifacts.ui")
+VIEWERS = ("aim_artifacts.__main__", "aim_artifacts.cli", "aim_artifacts.ui")
 
 
 def _module_name(path: Path) -> str:
