@@ -101,14 +101,20 @@ def _uri(given: str | None) -> str:
     return given or os.environ.get(ENV_URI) or DEFAULT_URI
 
 
-uri_option = click.option(
+# The options several commands share: click's decorators, typed loosely (click's own FC
+# type variable has no meaning on a module-level name).
+_Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+uri_option: _Decorator = click.option(
     "--uri",
     help="The store: an fsspec URL or path (default: $AIM_ARTIFACTS_URI, else ./artifacts).",
 )
-uri_argument = click.argument("store_uri", metavar="[URI]", required=False)
-run_option = click.option("--run", "run_hash", required=True, help="The run's hash.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-progress_option = click.option(
+uri_argument: _Decorator = click.argument("store_uri", metavar="[URI]", required=False)
+run_option: _Decorator = click.option("--run", "run_hash", required=True, help="The run's hash.")
+json_option: _Decorator = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON for scripts."
+)
+progress_option: _Decorator = click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: on a terminal)."
 )
 

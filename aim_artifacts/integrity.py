@@ -17,7 +17,7 @@ from .transfer import Digest, hash_stream
 
 __all__ = ["VerifyReport", "leftovers", "remove_object", "repair", "verify"]
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 
 @attrs.frozen

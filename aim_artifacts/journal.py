@@ -41,7 +41,7 @@ from .transfer import store_bytes
 
 __all__ = ["JOURNAL_DIR", "SIDECAR_NAME", "Journal"]
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 SIDECAR_NAME = f"{RESERVED_PREFIX}.json"
 JOURNAL_DIR = f"{RESERVED_PREFIX}.d"
@@ -56,8 +56,8 @@ class Journal:
     def __init__(self, location: Location, run_hash: str) -> None:
         self.location = location
         self.run_hash = run_hash
-        self.sidecar_path = location.join(SIDECAR_NAME)
-        self.journal_path = location.join(JOURNAL_DIR)
+        self.sidecar_path: str = location.join(SIDECAR_NAME)
+        self.journal_path: str = location.join(JOURNAL_DIR)
         self._lines: dict[tuple[str, str], str] = {}  # encoded sidecar lines, reused by folds
 
     def record(

@@ -47,11 +47,13 @@ class Location:
         protocols: tuple[str, ...] = (),
         rooted: bool = False,
     ) -> None:
-        self.uri = uri.rstrip("/") or uri
-        self.path = path.rstrip("/") or path
-        self.storage = storage
-        self.protocols = protocols  # of the URI, outermost first; () for plain paths
-        self.rooted = rooted  # paths are relative to a chained layer's own root (``dir::``)
+        self.uri: str = uri.rstrip("/") or uri
+        self.path: str = path.rstrip("/") or path
+        self.storage: Storage = storage
+        self.protocols: tuple[str, ...] = (
+            protocols  # of the URI, outermost first; () for plain paths
+        )
+        self.rooted: bool = rooted  # paths are relative to a chained layer's own root (``dir::``)
 
     @property
     def fs(self) -> AbstractFileSystem:

@@ -29,15 +29,18 @@ class ProgressBar:
         self._show_files()
 
     def add(self, nbytes: int) -> None:
+        """Count `nbytes` more bytes moved."""
         with self._lock:
             self._callback.relative_update(nbytes)
 
     def file_done(self) -> None:
+        """Count one more finished file."""
         with self._lock:
             self._files += 1
             self._show_files()
 
     def close(self) -> None:
+        """Close the bar, leaving it on screen."""
         with self._lock:
             self._callback.close()
 

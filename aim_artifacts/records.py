@@ -22,9 +22,12 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class Downloader(Protocol):
     """What a record is bound to, to read its stored bytes back."""
 
-    def download(self, artifact: Artifact, dest_dir: str | None) -> str: ...  # pragma: no cover
+    def download(self, artifact: Artifact, dest_dir: str | None) -> str:
+        """Copy `artifact` to ``<dest_dir>/<name>`` (a new temp dir if None), checked; the
+        local path."""
 
-    def upath(self, artifact: Artifact) -> Any: ...  # pragma: no cover
+    def upath(self, artifact: Artifact) -> Any:
+        """A ``upath.UPath`` of the stored object, with its storage options."""
 
 
 def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -88,6 +91,8 @@ class Artifact:
     content_type: str = attrs.field(
         default="application/octet-stream", validator=attrs.validators.instance_of(str)
     )
+    # pyright --verifytypes lists "Artifact.__converterDescriptor_metadata" as a class without
+    # a docstring: the descriptor it synthesises for a converter field; there is none to write.
     metadata: dict[str, Any] = attrs.field(factory=dict, converter=check_metadata, hash=False)
     _downloader: Downloader | None = attrs.field(
         default=None, eq=False, repr=False, hash=False, alias="downloader"

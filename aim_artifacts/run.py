@@ -71,7 +71,7 @@ class Run:
         if storage_options and artifacts_uri is None:
             msg = "storage options were given without artifacts_uri"
             raise TypeError(msg)
-        self.hash = check_run_hash(run_hash) if run_hash is not None else new_run_hash()
+        self.hash: str = check_run_hash(run_hash) if run_hash is not None else new_run_hash()
         self._reopened = run_hash is not None
         self._max_concurrency = max_concurrency
         self._catalog = Catalog(self.hash)

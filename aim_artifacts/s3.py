@@ -75,7 +75,7 @@ _CREDENTIAL_CODES = {
     "UnrecognizedClientException",
 }
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 _client_config: dict[str, Any] = {}
 _client_config_lock = threading.Lock()

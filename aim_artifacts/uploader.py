@@ -144,9 +144,12 @@ def upload_error(failures: dict[str, BaseException]) -> UploadError:
 
 
 class _Closable(Protocol):
+    """What `close_at_exit` takes: a `Run`, without importing run (which imports this)."""
+
     hash: str
 
-    def close(self) -> None: ...  # pragma: no cover
+    def close(self) -> None:
+        """Finish the uploads and fold the journal."""
 
 
 _open_at_exit: weakref.WeakSet[_Closable] = weakref.WeakSet()

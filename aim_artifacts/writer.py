@@ -21,7 +21,7 @@ class ArtifactWriter:
         self._sink = sink
         self._location = location
         self._digest = hashlib.sha256()
-        self.size = 0
+        self.size: int = 0  # bytes written so far
         self._artifact: Artifact | None = None
 
     def write(self, data: Any) -> int:

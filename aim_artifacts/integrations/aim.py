@@ -42,13 +42,14 @@ try:
     from aim.sdk.run import BasicRun
     from aim.storage.artifacts import registry
     from aim.storage.artifacts.artifact_storage import AbstractArtifactStorage
-except ImportError as exc:  # pragma: no cover - the extra is installed wherever this runs
-    msg = f"the Aim integration needs Aim: pip install 'aim-artifacts[aim]' ({exc})"
-    raise ImportError(msg) from exc
+except ImportError as _exc:  # pragma: no cover - the extra is installed wherever this runs
+    # Underscored: module-level names, which type checkers would count as public.
+    _msg = f"the Aim integration needs Aim: pip install 'aim-artifacts[aim]' ({_exc})"
+    raise ImportError(_msg) from _exc
 
 __all__ = ["AimArtifactsStorage", "disable", "enable", "is_enabled"]
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _originals: dict[str, Callable[..., Any]] = {}  # BasicRun's own methods, while enabled
@@ -77,7 +78,7 @@ class AimArtifactsStorage(AbstractArtifactStorage):
             base, _, run_hash = url.rstrip("/").rpartition("/")
             opener = functools.partial(aim_artifacts.Run, run_hash, artifacts_uri=base)
         self._open = opener
-        self.run = opener()
+        self.run: aim_artifacts.Run = opener()
         self._logged: set[str] = set()  # names uploaded through this storage, not yet checked
 
     def upload_artifact(self, file_path: str, artifact_path: str, block: bool = False) -> None:

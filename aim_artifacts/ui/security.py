@@ -49,7 +49,7 @@ class Guard:
 
     def __init__(self, app: App, allowed_hosts: Iterable[str], token: str | None) -> None:
         self.app = app
-        self.allowed = {h.strip("[]").lower() for h in allowed_hosts}
+        self.allowed: set[str] = {h.strip("[]").lower() for h in allowed_hosts}
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
