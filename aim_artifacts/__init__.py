@@ -30,9 +30,10 @@ from .errors import (
 )
 from .integrity import VerifyReport
 from .records import Artifact
-from .run import ENV_URI, Run
+from .run import Run
 from .s3 import S3ArtifactStorage_clientconfig
 from .store import RunSummary, Store
+from .view import ENV_URI
 
 __all__ = [
     "ENV_URI",

@@ -1,8 +1,8 @@
 """`Run`: Aim's artifacts API (set_artifacts_uri, log_artifact(s)) on any fsspec storage.
 
 A facade: `jobs` plans what a call stores, `transfer` moves the bytes, the `Uploader` runs
-them on threads, the `Catalog` keeps the records and the journal, `integrity` and
-`download` read them back.
+them on threads, the `Catalog` keeps the records and the journal; the reading half (where
+the run stores, its artifacts, downloads, verification) is `view.RunView`.
 """
 
 from __future__ import annotations
@@ -18,26 +18,21 @@ from .batch import record_of, store_batch
 from .catalog import Catalog
 from .errors import (
     ArtifactNotFoundError,
-    NoArtifactsURIError,
-    NotAStoreError,
     RunClosedError,
     UploadError,
 )
-from .integrity import VerifyReport
 from .jobs import Job, directory_jobs, file_job, serialise, stream_job
-from .location import Location, resolve
+from .location import Location
 from .names import check_name, check_run_hash, new_run_hash
-from .records import Artifact, Artifacts
-from .storage import SHARED_WORKERS
+from .records import Artifact
 from .uploader import Uploader, close_at_exit
+from .view import RunView
 from .writer import ArtifactWriter, writing
 
-__all__ = ["ENV_URI", "Run"]
-
-ENV_URI = "AIM_ARTIFACTS_URI"
+__all__ = ["Run"]
 
 
-class Run:
+class Run(RunView):
     """A training run's artifacts, stored under ``<artifacts uri>/<run hash>/``.
 
     ``Run()`` starts a new run; ``Run(run_hash, artifacts_uri=uri)`` reopens one (its records
@@ -79,53 +74,6 @@ class Run:
         self._closed = False
         if artifacts_uri is not None:
             self.set_artifacts_uri(artifacts_uri, **storage_options)
-
-    # -- where artifacts go ------------------------------------------------------------------
-
-    @property
-    def artifacts_uri(self) -> str | None:
-        """``<artifacts uri>/<run hash>``, or None before an artifacts URI is set."""
-        return self.location.uri if self.location else None
-
-    @property
-    def location(self) -> Location | None:
-        """Where the run stores (URI, filesystem, storage options), or None before an
-        artifacts URI is set. Read-only."""
-        return self._catalog.location
-
-    def set_artifacts_uri(self, uri: Any, **storage_options: Any) -> None:
-        """Store this run's artifacts under ``<uri>/<run hash>/``.
-
-        Args:
-            uri: an fsspec URL (``s3://b/p``, ``memory://x``, ``simplecache::s3://...``), a
-                local or mounted path, an ``os.PathLike`` or a ``upath.UPath``.
-            **storage_options: options for the filesystem (never written anywhere).
-
-        Raises:
-            BackendUnavailableError: unknown protocol, or the package serving it is missing.
-            ArtifactsURIAlreadySetError: a different URI was set before.
-            NotAStoreError: `uri` is a local file.
-        """
-        pool_size = self._max_concurrency or SHARED_WORKERS
-        base = resolve(uri, pool_size=pool_size, **storage_options)
-        if base.storage.local and os.path.isfile(base.path):
-            msg = f"{base.uri} is a file, not a directory of runs"
-            raise NotAStoreError(msg)
-        self._catalog.bind(base.child(self.hash), load=self._reopened)
-
-    def _bound(self) -> Location:
-        """Where the run stores, from ``AIM_ARTIFACTS_URI`` if no URI was set."""
-        if self.location is None:
-            env = os.environ.get(ENV_URI)
-            if not env:
-                msg = (
-                    f"run {self.hash} has no artifacts URI: call "
-                    f"run.set_artifacts_uri(uri) or set {ENV_URI}"
-                )
-                raise NoArtifactsURIError(msg)
-            self.set_artifacts_uri(env)
-        close_at_exit(self)  # uploads waited for and the journal folded at exit, if open
-        return self.location  # type: ignore[return-value]
 
     # -- logging -----------------------------------------------------------------------------
 
@@ -291,56 +239,6 @@ class Run:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- reading -----------------------------------------------------------------------------
-
-    @property
-    def artifacts(self) -> Artifacts:
-        """The run's fully stored artifacts by name (a copy, in name order).
-
-        Raises:
-            SidecarError: a stored record is invalid (the message says where).
-        """
-        return self._catalog.artifacts()
-
-    def download_artifacts(
-        self, dest_dir: str | os.PathLike[str], prefix: str | None = None, *, progress: bool = False
-    ) -> list[str]:
-        """Download the artifacts whose names start with `prefix` to ``<dest_dir>/<name>``.
-
-        ``progress=True`` shows a tqdm bar (bytes and files) on stderr.
-
-        Returns:
-            The local paths, in name order.
-
-        Raises:
-            IntegrityError: stored bytes disagree with their record (no file is left).
-            ArtifactNotFoundError: an object is missing from storage.
-        """
-        chosen = [a for n, a in self.artifacts.items() if prefix is None or n.startswith(prefix)]
-        downloader = self._catalog.downloader
-        if downloader is None:
-            return []
-        label = f"run {self.hash}" if progress else None
-        return downloader.download_all(chosen, os.fspath(dest_dir), label)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The run as JSON (``aim-artifacts ls --json``, ``/api/runs/<hash>``): its hash, URI
-        and stored records."""
-        records = [a.to_dict() for a in self.artifacts.values()]
-        return {"hash": self.hash, "uri": self.artifacts_uri, "artifacts": records}
-
-    def verify(self) -> VerifyReport:
-        """Re-hash every stored object against its record and look for objects no record
-        names (the library's own files and temp files aside).
-
-        Raises:
-            NoArtifactsURIError: no artifacts URI was set.
-            StorageError: the backend failed.
-        """
-        location = self._bound()
-        with location.storage_errors():
-            return integrity.verify(location, self.artifacts)
-
     def repair(self) -> list[str]:
         """Clean up after killed processes: remove leftover temp files, abort unfinished S3
         multipart uploads below the run, and fold the journal into the sidecar.
@@ -372,6 +270,11 @@ class Run:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _bound(self) -> Location:
+        location = super()._bound()
+        close_at_exit(self)  # uploads waited for and the journal folded at exit, if open
+        return location
+
     def _check_open(self) -> None:
         if self._closed:
             msg = f"run {self.hash} is closed: it takes no more artifacts"
@@ -390,13 +293,3 @@ class Run:
             block=block,
             progress_label=label,
         )
-
-    # -- display -----------------------------------------------------------------------------
-
-    def __repr__(self) -> str:
-        return f"Run(hash={self.hash!r}, artifacts_uri={self.artifacts_uri!r})"
-
-    def _repr_html_(self) -> str:
-        from .display import run_card  # noqa: PLC0415 - only notebooks need it
-
-        return run_card(self.hash, self.artifacts_uri, self.artifacts.values())
