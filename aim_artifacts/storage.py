@@ -170,8 +170,8 @@ class Storage:
         does not exist."""
         fs = self.origin  # metadata is read fresh, never from a read cache
         fs.invalidate_cache(path)
-        try:
-            entries = fs.ls(path, detail=True)
+        try:  # fresh: another thread may have filled the listings cache with an older one
+            entries = fs.ls(path, detail=True, **_fresh_listing(fs))
         except Exception as exc:
             if is_missing(exc):
                 return []
@@ -384,6 +384,20 @@ def _absolute(entry: dict[str, Any], directory: str) -> dict[str, Any]:
     if "/" in name.rstrip("/"):
         return entry
     return {**entry, "name": f"{directory}/{name}" if directory else name}
+
+
+def _fresh_listing(fs: AbstractFileSystem) -> dict[str, bool]:
+    """The keyword that makes ``fs.ls`` skip its listings cache, if it declares one
+    (s3fs, gcsfs: ``refresh``; adlfs: ``invalidate_cache``)."""
+    ls = fs._ls if getattr(fs, "async_impl", False) else fs.ls
+    try:
+        parameters = inspect.signature(ls).parameters
+    except (TypeError, ValueError):
+        return {}
+    for name in ("refresh", "invalidate_cache"):
+        if name in parameters:
+            return {name: True}
+    return {}
 
 
 def _overwriting_move(fs: AbstractFileSystem) -> Callable[[str, str], object] | None:

@@ -155,11 +155,16 @@ MISTAKES = {
     "no credentials": (COMMANDS, r"credentials"),
     "dead endpoint": (COMMANDS, r"cannot reach the S3 endpoint http://127\.0\.0\.1:\d+"),
 }
-CASES = [(m, c) for m, (commands, _) in MISTAKES.items() for c in commands]
+CASES = [
+    # a dead endpoint waits out botocore's retries (seconds each): not for the quick loop
+    pytest.param(m, c, id=f"{c}-{m}", marks=[pytest.mark.slow] if m == "dead endpoint" else [])
+    for m, (commands, _) in MISTAKES.items()
+    for c in commands
+]
 
 
 @pytest.mark.timeout(120)  # a command that served instead of failing would hang here
-@pytest.mark.parametrize(("mistake", "name"), CASES, ids=[f"{c}-{m}" for m, c in CASES])
+@pytest.mark.parametrize(("mistake", "name"), CASES)
 def test_every_mistake_is_one_line_exit_1_and_stores_nothing(
     workdir: Path, s3: dict[str, Any], s3_server: str, mistake: str, name: str
 ) -> None:
