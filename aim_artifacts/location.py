@@ -24,6 +24,8 @@ from .errors import (
     BackendUnavailableError,
     BucketNotFoundError,
     EndpointUnreachableError,
+    NotAStoreError,
+    StoreNotFoundError,
     is_missing,
     is_unreachable,
 )
@@ -110,6 +112,22 @@ class Location:
             if better is None:
                 raise
             raise better from exc
+
+    def check_store(self, *, must_exist: bool) -> None:
+        """Check that this location can hold runs: not a file, and (`must_exist`) there.
+
+        Raises:
+            NotAStoreError: it is a file.
+            StoreNotFoundError: `must_exist`, and nothing is there.
+        """
+        with self.storage_errors():
+            kind = self.storage.kind(self.path)
+        if kind == "file":
+            msg = f"{self.uri} is a file, not a directory of runs"
+            raise NotAStoreError(msg)
+        if kind is None and must_exist:
+            msg = f"no artifacts at {self.uri}: it does not exist"
+            raise StoreNotFoundError(msg)
 
     def _missing_bucket(self) -> str | None:
         """After a failure on an object store (no root marker: paths start at a bucket): the

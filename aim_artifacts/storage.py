@@ -389,11 +389,7 @@ def _absolute(entry: dict[str, Any], directory: str) -> dict[str, Any]:
 def _fresh_listing(fs: AbstractFileSystem) -> dict[str, bool]:
     """The keyword that makes ``fs.ls`` skip its listings cache, if it declares one
     (s3fs, gcsfs: ``refresh``; adlfs: ``invalidate_cache``)."""
-    ls = fs._ls if getattr(fs, "async_impl", False) else fs.ls
-    try:
-        parameters = inspect.signature(ls).parameters
-    except (TypeError, ValueError):
-        return {}
+    parameters = _parameters(type(fs), "_ls" if getattr(fs, "async_impl", False) else "ls")
     for name in ("refresh", "invalidate_cache"):
         if name in parameters:
             return {name: True}
@@ -403,14 +399,27 @@ def _fresh_listing(fs: AbstractFileSystem) -> dict[str, bool]:
 def _overwriting_move(fs: AbstractFileSystem) -> Callable[[str, str], object] | None:
     """The client's move that replaces its target, if it declares one (an ``overwrite``
     parameter on ``fs.client.move``)."""
-    move = getattr(getattr(fs, "client", None), "move", None)
-    if not callable(move):
+    client = getattr(fs, "client", None)
+    move = getattr(client, "move", None)
+    if not callable(move) or "overwrite" not in _parameters(type(client), "move"):
         return None
-    try:
-        takes_overwrite = "overwrite" in inspect.signature(move).parameters
-    except (TypeError, ValueError):
-        return None
-    return functools.partial(move, overwrite=True) if takes_overwrite else None
+    return functools.partial(move, overwrite=True)
+
+
+_PARAMETERS: dict[tuple[type, str], frozenset[str]] = {}
+
+
+def _parameters(cls: type, method: str) -> frozenset[str]:
+    """The parameter names of ``cls.<method>``, probed once per class (calls are on the
+    write and list paths)."""
+    key = (cls, method)
+    if key not in _PARAMETERS:
+        try:
+            names = frozenset(inspect.signature(getattr(cls, method)).parameters)
+        except (AttributeError, TypeError, ValueError):
+            names = frozenset()
+        _PARAMETERS[key] = names
+    return _PARAMETERS[key]
 
 
 def _shares_one_client(fs: AbstractFileSystem) -> bool:

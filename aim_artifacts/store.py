@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .errors import InvalidNameError, NotAStoreError, RunNotFoundError, StoreNotFoundError
+from .errors import InvalidNameError, RunNotFoundError
 from .formatting import format_time
 from .journal import Journal
 from .location import Location, resolve
@@ -72,17 +72,7 @@ class Store:
         """
         self._base: Location = resolve(base_uri, **storage_options)
         if must_exist or self._base.storage.local:  # local: free to ask, and a common mistake
-            self._check(must_exist)
-
-    def _check(self, must_exist: bool) -> None:
-        with self._base.storage_errors():
-            kind = self._base.storage.kind(self._base.path)
-        if kind == "file":
-            msg = f"{self.uri} is a file, not a directory of runs"
-            raise NotAStoreError(msg)
-        if kind is None and must_exist:
-            msg = f"no artifacts at {self.uri}: it does not exist"
-            raise StoreNotFoundError(msg)
+            self._base.check_store(must_exist=must_exist)
 
     @property
     def uri(self) -> str:

@@ -26,7 +26,6 @@ from .location import Location
 __all__ = [
     "Digest",
     "Progress",
-    "atomic_writer",
     "copy_hashed",
     "hash_file",
     "hash_stream",
@@ -54,15 +53,6 @@ def part_size(size: int) -> int:
     """The write buffer for an object of `size` bytes: `PART`, or larger when the object
     would otherwise need more than `MAX_PARTS` parts."""
     return max(PART, -(-size // MAX_PARTS))
-
-
-def atomic_writer(
-    location: Location, path: str, size: int = 0
-) -> contextlib.AbstractContextManager[IO[bytes]]:
-    """A binary file that appears at `path` (a path of ``location.fs``) only if the block ends
-    without error; otherwise nothing is left behind and any earlier object stays intact.
-    `size` (expected bytes) sizes the write buffer of object stores."""
-    return location.storage.open_write(path, part_size(size))
 
 
 def store_bytes(location: Location, path: str, data: bytes) -> Digest:
@@ -93,10 +83,10 @@ def store_file(
         if size <= CHUNK:  # the common case: one read, one write (one PUT), no buffers
             data = src.read(size)
             _check_unchanged(source, before, os.fstat(src.fileno()), len(data))
-            storage.write(path, data)
+            stored = store_bytes(location, path, data)
             if progress:
                 progress(size)
-            return Digest(size, hashlib.sha256(data).hexdigest())
+            return stored
         if storage.local:  # the kernel copies while a second thread hashes
             with storage.open_write(path) as sink, _Hasher(source, size) as hasher:
                 copied = _kernel_copy(src.fileno(), sink.fileno(), size, progress)

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import integrity
 from .catalog import Catalog
-from .errors import NoArtifactsURIError, NotAStoreError
+from .errors import NoArtifactsURIError
 from .integrity import VerifyReport
 from .location import Location, resolve
 from .records import Artifacts
@@ -55,9 +55,8 @@ class RunView:
         """
         pool_size = self._max_concurrency or SHARED_WORKERS
         base = resolve(uri, pool_size=pool_size, **storage_options)
-        if base.storage.local and os.path.isfile(base.path):
-            msg = f"{base.uri} is a file, not a directory of runs"
-            raise NotAStoreError(msg)
+        if base.storage.local:  # free to ask, and a common mistake
+            base.check_store(must_exist=False)
         self._catalog.bind(base.child(self.hash), load=self._reopened)
 
     def _bound(self) -> Location:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import faulthandler
 import logging
 import os
 import secrets
+import signal
 import sys
-import threading
-import time
 from collections.abc import Iterator
 
 from tests.servers import FileServer, free_port, server_process
 
 READY = "Serving on"
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 PASSWORD_ENV = "AIM_ARTIFACTS_TEST_SERVER_PASSWORD"
 USER = "aim"
 BASE = "base"  # the directory below the server's root where tests store
@@ -143,15 +144,12 @@ def _ready(url: str) -> None:
 
 
 def _exit_with_parent() -> None:
-    """End this server when the process that started it dies (e.g. a SIGKILLed pytest)."""
+    """End this server when the process that started it dies (e.g. a SIGKILLed pytest): the
+    kernel sends SIGKILL then (Linux's parent-death signal), no watching needed."""
     parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the signal was asked for
         os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
@@ -103,28 +104,25 @@ def _descendants(pid: int) -> set[int]:
 
 
 def _end(pids: set[int], timeout: float = 10.0) -> None:
-    """SIGTERM `pids`, then SIGKILL those still alive after `timeout` seconds."""
+    """SIGTERM `pids`, then SIGKILL those still alive after `timeout` seconds. Their exits are
+    awaited as events (pidfds: they need not be our children), not polled."""
+    exits: dict[int, int] = {}
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
+            exits[pid] = os.pidfd_open(pid)
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    alive = set(pids)
-    while alive and time.monotonic() < deadline:
-        alive = {pid for pid in alive if _alive(pid)}
-        if alive:
-            time.sleep(0.05)
-    for pid in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, or a pid no longer ours to reap, counts as ended)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+        while exits and (left := deadline - time.monotonic()) > 0:
+            ended, _, _ = select.select(list(exits.values()), [], [], left)
+            for pid in [pid for pid, fd in exits.items() if fd in ended]:
+                os.close(exits.pop(pid))
+        for pid in exits:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    finally:
+        for fd in exits.values():
+            os.close(fd)
 
 
 @contextlib.contextmanager
