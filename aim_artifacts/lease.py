@@ -24,6 +24,7 @@ from .storage import Storage
 __all__ = ["LEASE", "hold"]
 
 LEASE = 60.0  # seconds a lock held by another machine is honoured without change
+RELEASE_ATTEMPTS = 20  # tries to remove the lock while others briefly have it open
 _HOST = socket.gethostname()
 _exclusive_mkdir: dict[str, bool] = {}  # Storage.token -> probed answer
 
@@ -103,11 +104,18 @@ def _release(storage: Storage, lock: str, tokens: list[str] | None = None) -> No
     for token in storage.names(lock) if tokens is None else tokens:
         with contextlib.suppress(Exception):
             fs.rm_file(f"{lock}/{token}")
-    try:
-        fs.rmdir(lock)
-    except Exception as exc:
-        if not is_missing(exc):
-            raise
+    for attempt in range(RELEASE_ATTEMPTS):
+        try:
+            fs.rmdir(lock)
+            break
+        except Exception as exc:
+            if is_missing(exc):
+                break
+            if attempt == RELEASE_ATTEMPTS - 1:
+                raise
+            # Another process may be listing the lock to see who holds it: SMB refuses to
+            # remove a directory that someone has open. Its listing is brief.
+            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
     fs.invalidate_cache(lock)
 
 
