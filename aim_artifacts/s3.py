@@ -38,6 +38,7 @@ from .errors import (
     EndpointUnreachableError,
     InvalidCredentialsError,
     error_chain,
+    is_unreachable,
 )
 from .names import RESERVED_PREFIX
 
@@ -178,7 +179,7 @@ def translate_error(exc: BaseException, uri: str, fs: AbstractFileSystem) -> Exc
         return InvalidCredentialsError(f"no usable S3 credentials for {uri}: {exc}")
     if code in ("AccessDenied", "403", "AllAccessDisabled") or isinstance(exc, PermissionError):
         return AccessDeniedError(f"access denied to {uri}: {exc}")
-    if _is_connection_error(exc):
+    if is_unreachable(exc):
         endpoint = _endpoint(fs)
         return EndpointUnreachableError(f"cannot reach the S3 endpoint {endpoint}: {exc}")
     return None
@@ -193,14 +194,6 @@ def _client_error_code(exc: BaseException) -> str | None:
         if isinstance(response, dict) and "Error" in response:
             return str(response["Error"].get("Code", ""))
     return None
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    names = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"}
-    return any(
-        type(link).__name__ in names or isinstance(link, ConnectionRefusedError)
-        for link in error_chain(exc)
-    )
 
 
 def _endpoint(fs: AbstractFileSystem) -> str:

@@ -151,6 +151,11 @@ class Storage:
         return issubclass(self.fs_cls, LocalFileSystem)
 
     @property
+    def shared(self) -> bool:
+        """True if one client serves every thread (asynchronous and local filesystems)."""
+        return self._share
+
+    @property
     def workers(self) -> int:
         """Uploads to run at once by default."""
         if self.local:
