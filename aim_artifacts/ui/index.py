@@ -177,24 +177,27 @@ def _decode(cursor: str) -> Key:
 
 
 class IndexCache:
-    """Each run's `RunIndex`, kept `ttl` seconds: the page and the requests it makes right
-    after share one read of a large run."""
+    """Each run's `RunIndex`, kept `ttl` seconds or five times what reading the run took,
+    whichever is longer: the page and the requests it makes after share one read, and a
+    run that takes seconds to read is not read again on every click."""
 
     def __init__(self, load: Callable[[str], Iterable[Artifact]], ttl: float = 10.0) -> None:
         self._load = load
         self._ttl = ttl
-        self._entries: dict[str, tuple[float, RunIndex]] = {}
+        self._entries: dict[str, tuple[float, RunIndex]] = {}  # hash -> (expiry, index)
         self._lock = threading.Lock()
 
     def get(self, run_hash: str) -> RunIndex:
-        """The index of `run_hash`, read again when older than the TTL."""
-        now = time.monotonic()
+        """The index of `run_hash`, read again once it expired."""
         with self._lock:
             entry = self._entries.get(run_hash)
-        if entry is not None and now - entry[0] < self._ttl:
+        if entry is not None and time.monotonic() < entry[0]:
             return entry[1]
+        start = time.monotonic()
         index = RunIndex(self._load(run_hash))
+        now = time.monotonic()
+        expiry = now + max(self._ttl, 5 * (now - start))
         with self._lock:
-            self._entries = {h: e for h, e in self._entries.items() if now - e[0] < self._ttl}
-            self._entries[run_hash] = (now, index)
+            self._entries = {h: e for h, e in self._entries.items() if now < e[0]}
+            self._entries[run_hash] = (expiry, index)
         return index
