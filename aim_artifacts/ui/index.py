@@ -114,7 +114,7 @@ class RunIndex:
         """The matching sub-folders of `folder` (with counts and sizes) and its own files."""
         prefix = f"{folder}/" if folder else ""
         start = bisect.bisect_left(self._names, prefix)
-        stop = bisect.bisect_left(self._names, prefix + "\U0010ffff") if prefix else self.count
+        stop = bisect.bisect_right(self._names, prefix, key=lambda n: n[: len(prefix)])
         counts: dict[str, list[int]] = {}
         files = []
         for record in self.records[start:stop]:
@@ -127,7 +127,7 @@ class RunIndex:
                 totals[1] += record.size
             else:
                 files.append(record)
-        folders = [Folder(path, count, size) for path, (count, size) in counts.items()]
+        folders = [Folder(path, count, size) for path, (count, size) in sorted(counts.items())]
         return folders, files
 
 
@@ -181,9 +181,15 @@ class IndexCache:
     whichever is longer: the page and the requests it makes after share one read, and a
     run that takes seconds to read is not read again on every click."""
 
-    def __init__(self, load: Callable[[str], Iterable[Artifact]], ttl: float = 10.0) -> None:
+    def __init__(
+        self,
+        load: Callable[[str], Iterable[Artifact]],
+        ttl: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._load = load
         self._ttl = ttl
+        self._clock = clock
         self._entries: dict[str, tuple[float, RunIndex]] = {}  # hash -> (expiry, index)
         self._lock = threading.Lock()
 
@@ -191,11 +197,11 @@ class IndexCache:
         """The index of `run_hash`, read again once it expired."""
         with self._lock:
             entry = self._entries.get(run_hash)
-        if entry is not None and time.monotonic() < entry[0]:
+        if entry is not None and self._clock() < entry[0]:
             return entry[1]
-        start = time.monotonic()
+        start = self._clock()
         index = RunIndex(self._load(run_hash))
-        now = time.monotonic()
+        now = self._clock()
         expiry = now + max(self._ttl, 5 * (now - start))
         with self._lock:
             self._entries = {h: e for h, e in self._entries.items() if now < e[0]}
