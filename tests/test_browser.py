@@ -45,7 +45,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Run, R
 
 @pytest.fixture
 def page(site: tuple[str, Run, Run]) -> Iterator[tuple[Page, list[Dialog]]]:
-    """A page at 1400x900 that records (and dismisses) every dialog a script opens."""
+    """A page at 1400x900 on the first run's page that records (and dismisses) every dialog
+    a script opens."""
     dialogs: list[Dialog] = []
 
     def on_dialog(dialog: Dialog) -> None:
@@ -59,6 +60,7 @@ def page(site: tuple[str, Run, Run]) -> Iterator[tuple[Page, list[Dialog]]]:
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site[0])
             tab = context.new_page()
             tab.on("dialog", on_dialog)
+            tab.goto(f"{site[0]}/runs/{site[1].hash}")
             yield tab, dialogs
         finally:
             browser.close()
@@ -149,11 +151,9 @@ def preview(tab: Page, name: str) -> None:
 
 
 def test_previews_beside_the_list_and_nothing_from_storage_runs(
-    site: tuple[str, Run, Run], page: tuple[Page, list[Dialog]]
+    page: tuple[Page, list[Dialog]],
 ) -> None:
-    url, old, _ = site
     tab, dialogs = page
-    tab.goto(f"{url}/runs/{old.hash}")
     tab.click("#view-flat")
     expect(tab.locator("#rows.flat")).to_be_visible()
 
@@ -182,9 +182,8 @@ def test_previews_beside_the_list_and_nothing_from_storage_runs(
 def test_compare_two_runs_and_a_styled_404(
     site: tuple[str, Run, Run], page: tuple[Page, list[Dialog]]
 ) -> None:
-    url, old, new = site
+    url, _, new = site
     tab, dialogs = page
-    tab.goto(f"{url}/runs/{old.hash}")
     tab.click("text=Compare with another run")
     tab.fill("input[name=b]", new.hash)
     tab.click("form.compare-form button[type=submit]")
