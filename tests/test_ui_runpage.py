@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from aim_artifacts import Run
 from aim_artifacts.ui.app import create_app
 from tests.runpage_data import CONFIG, HOSTILE_SVG, LONG_NAME, SCRIPT_SVG, demo_runs, png
+from tests.servers import S3Server
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +163,21 @@ def test_compare_shows_added_removed_changed_and_the_config_diff(demo: Any) -> N
     assert client.get(f"/compare?a={old.hash}&b=ffffffffffffffffffffffff").status_code == 404
 
 
-def test_on_s3_previews_are_ranged_reads(s3: dict[str, Any], tmp_path: Path) -> None:
+def test_on_s3_previews_are_ranged_reads(
+    s3: dict[str, Any], s3_moto: S3Server, tmp_path: Path
+) -> None:
     (tmp_path / "big.txt").write_text("first line\n" + "x" * (3 << 20) + "\nlast line\n")
     (tmp_path / "c.yaml").write_text("lr: 0.1\n")
     with Run(artifacts_uri="s3://artifacts/page", **s3) as run:
         run.log_artifact(tmp_path / "big.txt", name="logs/big.txt")
         run.log_artifact(tmp_path / "c.yaml", name="c.yaml")
     client = TestClient(create_app("s3://artifacts/page", **s3), base_url="http://127.0.0.1")
-    head = preview(client, run, "logs/big.txt")
-    assert "first line" in head and "last line" not in head and "Only the first 1.0 MiB" in head
-    assert "lr: 0.1" in preview(client, run, "c.yaml")
     top = client.get(f"/api/runs/{run.hash}/artifacts?folder=").json()
     size = (tmp_path / "big.txt").stat().st_size
     assert top["folders"] == [{"path": "logs", "count": 1, "size": size}]
+    s3_moto.middleware.requests.clear()
+    head = preview(client, run, "logs/big.txt")
+    assert "first line" in head and "last line" not in head and "Only the first 1.0 MiB" in head
+    gets = [r for r in s3_moto.middleware.requests if r.method == "GET" and "big.txt" in r.path]
+    assert [r.range for r in gets] == [f"bytes=0-{(1 << 20) - 1}"]  # one read of 1 MiB
+    assert "lr: 0.1" in preview(client, run, "c.yaml")
