@@ -4,18 +4,21 @@ its paged API (what a browser asks for first), against reading the run through t
 
 Cold: a new app, so the run is read; warm: the same app within its cache's lifetime (the
 page's own requests, a reload, a preview). The run's sidecar is written directly (a real
-sidecar of 100,000 records; the objects need not exist to open the page).
+sidecar of 100,000 records; the objects need not exist to open the page). ``--s3`` puts it
+on the S3 test server with `--latency` added to every request instead of a local path.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import report, time_runs
+import s3fs
+from _common import moto_process, report, s3_client, time_runs
 from starlette.testclient import TestClient
 
 from aim_artifacts import Store
@@ -60,19 +63,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--artifacts", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--s3", action="store_true", help="on the S3 test server")
+    parser.add_argument("--latency", type=float, default=0.03, help="seconds per S3 request")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        make_run(base, args.artifacts)
-        read = time_runs(lambda _: Store(str(base)).run(RUN).artifacts, args.repeat)
-        cold = time_runs(
-            lambda _: first_load(TestClient(create_app(str(base)), base_url="http://127.0.0.1")),
-            args.repeat,
-        )
-        client = TestClient(create_app(str(base)), base_url="http://127.0.0.1")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        make_run(Path(tmp), args.artifacts)
+        uri, options = tmp, {}
+        if args.s3:
+            url = stack.enter_context(moto_process(latency=args.latency))
+            s3_client(url).create_bucket(Bucket="bench")
+            options = {"key": "k", "secret": "s", "endpoint_url": url}
+            options["client_kwargs"] = {"region_name": "us-east-1"}
+            sidecar = f"{RUN}/.aim-artifacts.json"
+            s3fs.S3FileSystem(**options).put_file(f"{tmp}/{sidecar}", f"bench/runs/{sidecar}")
+            uri = "s3://bench/runs"
+
+        def app() -> TestClient:
+            return TestClient(create_app(uri, **options), base_url="http://127.0.0.1")
+
+        read = time_runs(lambda _: Store(uri, **options).run(RUN).artifacts, args.repeat)
+        cold = time_runs(lambda _: first_load(app()), args.repeat)
+        client = app()
         size = first_load(client)
         warm = time_runs(lambda _: first_load(client), args.repeat * 2)
-    print(f"{args.artifacts:,} artifacts; the page is {size / 1024:.0f} KiB (its top level)")
+    where = f"S3 with {args.latency * 1e3:.0f} ms per request" if args.s3 else "a local path"
+    print(f"{args.artifacts:,} artifacts on {where}; the page is {size / 1024:.0f} KiB")
     print(f"read the run (Store.run(h).artifacts): {read}")
     print(f"page + first API page, cold:           {cold}")
     print(f"page + first API page, warm:           {warm}")
