@@ -167,6 +167,9 @@ def test_previews_beside_the_list_and_nothing_from_storage_runs(
     expect(image).to_be_visible()
     assert image.evaluate("i => [i.complete, i.naturalWidth, i.naturalHeight]") == [True, 48, 32]
     assert fits(tab)
+    preview(tab, "README.md")  # rendered from escaped text: its <script> is text
+    assert tab.inner_text("#preview .markdown h3") == "Demo run"
+    assert "<script>alert(4)</script>" in tab.inner_text("#preview .markdown p")
     preview(tab, HOSTILE_SVG)
     assert "alert(3)" in tab.inner_text("#preview pre.source")
     preview(tab, "plots/loss.svg")

@@ -15,8 +15,10 @@ import re
 from typing import Any
 
 import attrs
+from markupsafe import Markup
 
 from .. import Artifact
+from .markdown import render_markdown
 
 __all__ = ["LIMIT", "Preview", "preview", "read_head", "text_kind"]
 
@@ -53,11 +55,13 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")  # not in text 
 @attrs.frozen
 class Preview:
     """What the preview pane shows: `kind` (text, json, yaml, csv, tsv, markdown, log,
-    source, image, binary), the `text` or table `rows`, an image as a ``data:`` URL, and
+    source, image, binary), the `text` (and Markdown's `html`) or table `rows`, an image as a
+    ``data:`` URL, and
     whether only part of the object was read (`partial`)."""
 
     kind: str
     text: str = ""
+    html: Markup = attrs.field(factory=Markup)  # Markdown, rendered from escaped text
     rows: list[list[str]] = attrs.field(factory=list)
     image: str = ""
     partial: bool = False
@@ -107,6 +111,8 @@ def preview(artifact: Artifact) -> Preview:
         return Preview(kind, rows=shown, partial=partial or len(rows) > len(shown))
     if kind == "json" and not partial:
         text = _pretty_json(text)
+    if kind == "markdown":
+        return Preview(kind, text, render_markdown(text), partial=partial)
     return Preview(kind, text, partial=partial)
 
 
