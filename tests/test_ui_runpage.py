@@ -181,3 +181,35 @@ def test_on_s3_previews_are_ranged_reads(
     gets = [r for r in s3_moto.middleware.requests if r.method == "GET" and "big.txt" in r.path]
     assert [r.range for r in gets] == [f"bytes=0-{(1 << 20) - 1}"]  # one read of 1 MiB
     assert "lr: 0.1" in preview(client, run, "c.yaml")
+
+
+GIF = bytes.fromhex("47494638396101000100800000000000ffffff2c00000000010001000002024401003b")  # 1x1
+WEBP = bytes.fromhex(
+    "524946461a000000574542505650384c0d0000002f00000010071011118888fe0700"
+)  # 1x1, lossless
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "shown"),
+    [
+        ("a.gif", GIF, "data:image/gif;base64,"),
+        ("a.webp", WEBP, "data:image/webp;base64,"),
+        ("a.jpeg", b"\xff\xd8\xff\xe0" + bytes(16), "data:image/jpeg;base64,"),
+        ("png-named.jpg", png(), "data:image/png;base64,"),  # its bytes say what it is
+        ("svg-named.png", SCRIPT_SVG.encode(), None),  # not a raster image: described only
+        ("page.html", b"<html><script>alert(1)</script>", None),
+    ],
+)
+def test_images_are_what_their_first_bytes_say(
+    tmp_path: Path, name: str, data: bytes, shown: str | None
+) -> None:
+    (tmp_path / name).write_bytes(data)
+    with Run(artifacts_uri=tmp_path / "store") as run:
+        run.log_artifact(tmp_path / name)
+    client = TestClient(create_app(tmp_path / "store"), base_url="http://127.0.0.1")
+    html = preview(client, run, name)
+    assert "<script" not in html and "<svg" not in html and "<html" not in html
+    if shown is None:
+        assert "<img" not in html
+    else:
+        assert f'<img class="image" src="{shown}{base64.b64encode(data).decode()}"' in html

@@ -142,6 +142,10 @@ def test_verify_and_error_pages_are_guarded_and_carry_the_headers(store: tuple[s
             assert response.status == status, path
             assert all(response.getheader(h) for h in HEADERS), path
             assert response.getheader("x-content-type-options") == "nosniff"
+        # A page of another site can POST to 127.0.0.1 (its Host is ours): its Origin is not.
+        evil = get(port, verify, method="POST", Origin="http://evil.example")
+        assert evil.status == 403 and all(evil.getheader(h) for h in HEADERS)
+        assert get(port, verify, method="POST", Origin=f"http://127.0.0.1:{port}").status == 200
     with ui(uri, "--host", "0.0.0.0") as (port, token):
         assert get(port, verify, method="POST").status == 401
         assert get(port, verify, method="POST", Authorization=f"Token {token}").status == 200

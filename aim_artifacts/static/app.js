@@ -66,7 +66,16 @@ async function preview(row) {
   row.classList.add("selected");
   const pane = document.getElementById("preview");
   const response = await fetch(listing.dataset.preview + encodeURIComponent(row.dataset.name));
-  pane.innerHTML = await response.text();
+  if (response.ok) {
+    pane.innerHTML = await response.text();
+    return;
+  }
+  const note = document.createElement("p");
+  note.className = "note";
+  note.textContent = response.status === 404
+    ? "This artifact is no longer there: reload the page."
+    : `The preview failed (${response.status}).`;
+  pane.replaceChildren(note);
 }
 
 function setView(view) {
