@@ -78,6 +78,9 @@ def test_api_run_and_404s(local: tuple[TestClient, list[Run]]) -> None:
     assert client.get(f"/runs/{runs[0].hash}/preview/nope.bin").status_code == 404
     bad = client.get(f"/api/runs/{runs[0].hash}/artifacts?cursor=nonsense")
     assert bad.status_code == 400 and "cursor" in bad.json()["error"]
+    for limit in ("0", "1001", "x"):
+        bad = client.get(f"/api/runs/{runs[0].hash}/artifacts?limit={limit}")
+        assert bad.status_code == 400 and bad.json() == {"error": "limit: a number from 1 to 1000"}
 
 
 def test_download_streams_the_bytes(local: tuple[TestClient, list[Run]], tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from .preview import LIMIT, preview
 __all__ = ["run_routes"]
 
 LISTING_PARAMS = ("q", "sort", "order", "limit")  # carried to the next page's URL
+MAX_PAGE = 1000  # rows a page may ask for
 CHUNK = 1 << 20  # bytes per streamed read: a download never holds the object in memory
 Render = Callable[..., HTMLResponse]
 
@@ -141,6 +142,9 @@ def _listing(index: RunIndex, request: Request) -> tuple[Page, str | None]:
     ``order`` (``desc``), ``cursor``, ``limit``."""
     params = request.query_params
     folder = params.get("folder")
+    limit = params.get("limit", str(PAGE))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+        raise HTTPException(400, f"limit: a number from 1 to {MAX_PAGE}")
     try:
         listing = index.page(
             folder=folder,
@@ -148,7 +152,7 @@ def _listing(index: RunIndex, request: Request) -> tuple[Page, str | None]:
             sort=params.get("sort", "name"),
             descending=params.get("order") == "desc",
             cursor=params.get("cursor"),
-            limit=int(params.get("limit", PAGE)),
+            limit=int(limit),
         )
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
