@@ -1,30 +1,32 @@
-"""The read-only web page: runs, a run's artifacts, downloads, and the JSON behind them.
+"""The read-only web page: runs, a run's artifacts (`runpage`), and the JSON behind them;
+styled error pages.
 
 Needs the ``[ui]`` extra (Starlette, Jinja2, uvicorn).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import Artifact, InvalidNameError, Run, RunNotFoundError, Store
-from ..display import artifact_rows, render
+from .. import Store
+from ..display import render
 from ..formatting import human_size
+from .runpage import run_routes
 from .security import LOOPBACK_HOSTS, Guard
 
 __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent.parent / "static"  # the page's CSS and script
-CHUNK = 1 << 20  # bytes per streamed read: a download never holds the object in memory
 
 
 def create_app(
@@ -39,12 +41,6 @@ def create_app(
     is set, that carry it."""
     store = base_uri if isinstance(base_uri, Store) else Store(base_uri, **storage_options)
 
-    def open_run(run_hash: str) -> Run:
-        try:
-            return store.run(run_hash)
-        except (RunNotFoundError, InvalidNameError) as exc:
-            raise HTTPException(404, f"no run {run_hash!r}") from exc
-
     def page(name: str, **context: Any) -> HTMLResponse:
         return HTMLResponse(render(name, base_uri=store.uri, **context))
 
@@ -53,53 +49,25 @@ def create_app(
         runs = [{**s.to_dict(), "size_text": human_size(s.size)} for s in summaries]
         return page("runs.html", runs=runs)
 
-    async def run_page(request: Request) -> HTMLResponse:
-        run_hash = request.path_params["run_hash"]
-        artifacts = open_run(run_hash).artifacts.values()
-        return page("run.html", run_hash=run_hash, artifacts=artifact_rows(artifacts))
-
     async def runs_api(request: Request) -> JSONResponse:
         return JSONResponse([s.to_dict() for s in store.summaries()])
 
-    async def run_api(request: Request) -> JSONResponse:
-        run_hash = request.path_params["run_hash"]
-        return JSONResponse(open_run(run_hash).to_dict())
-
-    async def download(request: Request) -> StreamingResponse:
-        run_hash, name = request.path_params["run_hash"], request.path_params["name"]
-        artifact = open_run(run_hash).artifacts.get(name)
-        if artifact is None:
-            raise HTTPException(404, f"run {run_hash!r} has no artifact {name!r}")
-        filename = name.rsplit("/", 1)[-1]
-        return StreamingResponse(
-            _stream(artifact),
-            media_type=artifact.content_type,
-            headers={
-                "Content-Length": str(artifact.size),
-                "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}",
-            },
-        )
+    async def error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "Something went wrong."
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": detail}, status_code=status)
+        title = HTTPStatus(status).phrase
+        html = render("error.html", base_uri=store.uri, status=status, title=title, detail=detail)
+        return HTMLResponse(html, status_code=status)
 
     app = Starlette(
         routes=[
             Route("/", runs_page),
-            Route("/runs/{run_hash}", run_page),
-            Route("/runs/{run_hash}/download/{name:path}", download),
             Route("/api/runs", runs_api),
-            Route("/api/runs/{run_hash}", run_api),
+            *run_routes(store, page),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ]
+        ],
+        exception_handlers={HTTPException: error},
     )
     return Guard(app, allowed_hosts, token)
-
-
-def _stream(artifact: Artifact) -> Iterator[bytes]:
-    with artifact.upath.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote  # noqa: PLC0415 - one use
-
-    return quote(name, safe="")
