@@ -23,7 +23,6 @@ import click
 
 from . import ENV_URI, AimArtifactsError, Artifact, Run, SourceNotFoundError, Store
 from .formatting import format_time, human_size
-from .location import resolve
 
 __all__ = ["DEFAULT_URI", "main"]
 
@@ -159,7 +158,7 @@ def log(
     if run_hash:
         run = Store(_uri(uri)).run(run_hash)
     else:  # a new run: the store is asked once (a dead server fails fast) before any upload
-        resolve(_uri(uri)).check_store(must_exist=False)
+        Store(_uri(uri)).check()
         run = Run(artifacts_uri=_uri(uri))
     with run:
         for path in paths:
