@@ -243,9 +243,11 @@ def test_failed_background_upload_raises_from_close(
     run = aim.Run(repo=repo)
     run.set_artifacts_uri("s3://no-such-bucket/aim")
     run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")))  # queued: returns at once
-    assert set(run.artifacts) == {"c.yaml"}  # Aim lists it when called, as Aim does
+    run.log_artifacts(str(write(tmp_path / "ckpt" / "m.bin", b"m").parent))  # so is this
+    assert set(run.artifacts) == {"c.yaml", "ckpt/m.bin"}  # Aim lists them when called
     with pytest.raises(UploadError) as failed:
         run.close()
+    assert set(failed.value.failures) == {"c.yaml", "ckpt/m.bin"}
     assert isinstance(failed.value.failures["c.yaml"], BucketNotFoundError)
     assert aim_artifacts.Run(run.hash, artifacts_uri="s3://no-such-bucket/aim").artifacts == {}
     # Aim closed the run all the same (end time set) and unlisted the artifact.
@@ -261,8 +263,11 @@ def test_failed_blocking_upload_raises_from_log_artifact(
     run.set_artifacts_uri("s3://no-such-bucket/aim")
     with pytest.raises(BucketNotFoundError, match="bucket 'no-such-bucket' does not exist"):
         run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")), block=True)
+    with pytest.raises(UploadError, match="failed to upload") as failed:
+        run.log_artifacts(str(write(tmp_path / "ckpt" / "m.bin", b"m").parent), block=True)
+    assert isinstance(failed.value.failures["ckpt/m.bin"], BucketNotFoundError)
     assert run.artifacts == {}
-    run.close()  # raised once, from log_artifact
+    run.close()  # raised once, from log_artifact(s)
 
 
 def test_missing_source_raises_from_log_artifact(repo: str, tmp_path: Path) -> None:
@@ -687,3 +692,19 @@ def test_reopened_in_another_process_lists_as_aim_and_checks_downloads(
     tampered = in_new_process(repo, run_hash, tmp_path / "tampered", "read-only")
     assert tampered["downloads"]["c.yaml"] == IntegrityError.__name__
     assert not (tmp_path / "tampered" / "c.yaml").exists()
+
+
+def test_aims_safe_mode_covers_log_artifacts(
+    repo: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aim.ext.exception_resistant import disable_safe_mode, enable_safe_mode
+
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(str(tmp_path / "store"))
+    enable_safe_mode()
+    try:
+        run.log_artifacts(str(tmp_path / "missing"))  # logged, as Aim's tracking calls are
+    finally:
+        disable_safe_mode()
+    assert "no such file or directory" in caplog.text
+    run.close()
