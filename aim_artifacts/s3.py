@@ -47,6 +47,7 @@ __all__ = [
     "Conflict",
     "S3ArtifactStorage_clientconfig",
     "abort_incomplete_uploads",
+    "client_config",
     "has_conditional_writes",
     "put_if",
     "read_with_etag",
@@ -78,7 +79,8 @@ _CREDENTIAL_CODES = {
 
 log: logging.Logger = logging.getLogger(__name__)
 
-_client_config: dict[str, Any] = {}
+_client_config: dict[str, Any] = {}  # as s3fs storage options
+_client_kwargs: dict[str, Any] = {}  # as given, boto3.client arguments
 _client_config_lock = threading.Lock()
 
 
@@ -91,9 +93,19 @@ def S3ArtifactStorage_clientconfig(**boto3_client_kwargs: Any) -> None:
         TypeError: an argument this library cannot honour (named in the message).
     """
     options = _from_boto3(boto3_client_kwargs)
+    given = copy.deepcopy(boto3_client_kwargs)
     with _client_config_lock:
         _client_config.clear()
         _client_config.update(options)
+        _client_kwargs.clear()
+        _client_kwargs.update(given)
+
+
+def client_config() -> dict[str, Any]:
+    """A copy of the ``boto3.client`` arguments of the last `S3ArtifactStorage_clientconfig`
+    call (``{}`` before any)."""
+    with _client_config_lock:
+        return copy.deepcopy(_client_kwargs)
 
 
 def _from_boto3(kwargs: Mapping[str, Any]) -> dict[str, Any]:
