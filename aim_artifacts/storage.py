@@ -94,6 +94,7 @@ class Storage:
         self._building = threading.Lock()
         self._share = share
         self._dirs: set[str] = set()  # directories made or found by `make_dirs`
+        self._making: dict[str, threading.Lock] = {}  # a directory's maker holds its lock
         self._mkdir_makes = False  # a mkdir that raised nothing was seen to make a directory
 
     # -- the filesystem ------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class Storage:
         """The filesystem for this process (and thread, where clients are not thread-safe)."""
         if self._pid != os.getpid():  # forked or unpickled: nothing inherited is ours
             self._shared, self._threads, self._pid = None, threading.local(), os.getpid()
-            self._building = threading.Lock()
+            self._building, self._making = threading.Lock(), {}
         fs = self._shared or getattr(self._threads, "fs", None)
         if fs is not None:
             return fs
@@ -374,6 +375,12 @@ class Storage:
         if self.direct or not path.startswith(self.base):
             return False
         fs = self.fs
+        with self._building:
+            lock = self._making.setdefault(path, threading.Lock())
+        with lock:  # threads writing into one new directory make it once
+            return path in self._dirs or self._make_dir(fs, path)
+
+    def _make_dir(self, fs: AbstractFileSystem, path: str) -> bool:
         made = True
         try:
             fs.mkdir(path, create_parents=False)
