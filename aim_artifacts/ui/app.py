@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,7 +17,15 @@ from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import Artifact, InvalidNameError, Run, RunNotFoundError, Store
+from .. import (
+    Artifact,
+    InvalidCursorError,
+    InvalidNameError,
+    Run,
+    RunNotFoundError,
+    RunsPage,
+    Store,
+)
 from ..display import artifact_rows, render
 from ..formatting import human_size
 from .security import LOOPBACK_HOSTS, Guard
@@ -25,6 +34,9 @@ __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent.parent / "static"  # the page's CSS and script
 CHUNK = 1 << 20  # bytes per streamed read: a download never holds the object in memory
+PAGE_SIZE = 50  # runs on a page, unless the query asks for another number ...
+MAX_PAGE_SIZE = 1000  # ... up to this many
+LISTING_MAX_AGE = 2.0  # seconds a listing of the store serves page loads before it is redone
 
 
 def create_app(
@@ -45,21 +57,53 @@ def create_app(
         except (RunNotFoundError, InvalidNameError) as exc:
             raise HTTPException(404, f"no run {run_hash!r}") from exc
 
+    def list_runs(request: Request) -> tuple[str, RunsPage]:
+        """The page of runs the query asks for (``search``, ``after``, ``limit``): a
+        listing of the store is reused for `LISTING_MAX_AGE` seconds."""
+        query = request.query_params
+        search = query.get("search", "").strip()
+        try:
+            limit = int(query.get("limit", PAGE_SIZE))
+            if not 1 <= limit <= MAX_PAGE_SIZE:
+                raise ValueError(limit)
+        except ValueError as exc:
+            raise HTTPException(400, f"limit: a number from 1 to {MAX_PAGE_SIZE}") from exc
+        try:
+            listed = store.page(
+                search, after=query.get("after"), limit=limit, max_age=LISTING_MAX_AGE
+            )
+        except InvalidCursorError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return search, listed
+
     def page(name: str, **context: Any) -> HTMLResponse:
         return HTMLResponse(render(name, base_uri=store.uri, **context))
 
-    async def runs_page(request: Request) -> HTMLResponse:
-        summaries = store.summaries()
-        runs = [{**s.to_dict(), "size_text": human_size(s.size)} for s in summaries]
-        return page("runs.html", runs=runs)
+    def runs_page(request: Request) -> HTMLResponse:  # sync: Starlette runs it on a thread
+        search, listed = list_runs(request)
+        runs = [{**s.to_dict(), "size_text": human_size(s.size)} for s in listed.runs]
+        return page(
+            "runs.html",
+            runs=runs,
+            total=listed.total,
+            search=search,
+            newest=_url("/", search=search) if "after" in request.query_params else None,
+            older=listed.next and _url("/", search=search, after=listed.next),
+        )
 
     async def run_page(request: Request) -> HTMLResponse:
         run_hash = request.path_params["run_hash"]
         artifacts = open_run(run_hash).artifacts.values()
         return page("run.html", run_hash=run_hash, artifacts=artifact_rows(artifacts))
 
-    async def runs_api(request: Request) -> JSONResponse:
-        return JSONResponse([s.to_dict() for s in store.summaries()])
+    def runs_api(request: Request) -> JSONResponse:
+        search, listed = list_runs(request)
+        headers = {"X-Total-Count": str(listed.total)}
+        if listed.next is not None:
+            limit = request.query_params.get("limit")
+            url = _url("/api/runs", search=search, after=listed.next, limit=limit)
+            headers["Link"] = f'<{url}>; rel="next"'
+        return JSONResponse([s.to_dict() for s in listed.runs], headers=headers)
 
     async def run_api(request: Request) -> JSONResponse:
         run_hash = request.path_params["run_hash"]
@@ -91,6 +135,12 @@ def create_app(
         ]
     )
     return Guard(app, allowed_hosts, token)
+
+
+def _url(path: str, **query: str | None) -> str:
+    """`path` with the query parameters that have a value."""
+    given = {k: v for k, v in query.items() if v}
+    return f"{path}?{urlencode(given)}" if given else path
 
 
 def _stream(artifact: Artifact) -> Iterator[bytes]:

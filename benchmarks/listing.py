@@ -1,0 +1,143 @@
+"""Listing a store of many runs on S3 with 30 ms per request: 20 runs against 200, and the
+first page of 10,000.
+
+    python benchmarks/listing.py [--latency 0.03] [--repeat 5] [--big 10000]
+
+Measured, each from cold (a new `Store` or app, a new CLI process), medians of `--repeat`:
+
+- `Store.runs()`, `aim-artifacts runs --json` (a process, as a user runs it) and the runs
+  page's JSON (`/api/runs`, first page of 50) with 20 and with 200 runs: target, 200 runs
+  cost at most 3x what 20 cost (the plain way, a request or five per run, costs 10x);
+- the first page of 10,000 runs (`/api/runs` and `Store.page()`): target under 2 s.
+
+Each run holds a sidecar and two artifacts (one nested), made once with the API on a local
+path and copied to S3 under new hashes in parallel (the sidecar's hash rewritten), so setup
+takes seconds, not the minutes 10,000 runs logged through S3 would. Exits 1 when a target is
+missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+from _common import moto_process, report, s3_client, time_runs
+
+from aim_artifacts import Run, Store
+from aim_artifacts.names import new_run_hash
+
+BUCKET = "bench"
+SMALL, LARGE = 20, 200  # runs in the stores compared
+TARGET, BIG_TARGET = 3.0, 2.0  # LARGE / SMALL at most; seconds for the big store's first page
+
+
+def template(tmp: str) -> tuple[str, dict[str, bytes]]:
+    """A real run's files (relative path -> bytes) and its hash."""
+    for name, size in (("config.yaml", 300), ("ckpt/model.bin", 4096)):
+        path = os.path.join(tmp, "src", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(os.urandom(size))
+    with Run(artifacts_uri=os.path.join(tmp, "store")) as run:
+        run.log_artifacts(os.path.join(tmp, "src"))
+    root = os.path.join(tmp, "store", run.hash)
+    files = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, root)] = f.read()
+    return run.hash, files
+
+
+def populate(options: dict[str, Any], prefix: str, count: int, tmp: str) -> None:
+    """`count` runs like the template's under ``s3://bench/<prefix>``, written in parallel."""
+    import s3fs  # noqa: PLC0415 - the benchmark's own writes, not what it measures
+
+    old, files = template(tmp)
+    fs = s3fs.S3FileSystem(
+        skip_instance_cache=True, config_kwargs={"max_pool_connections": 64}, **options
+    )
+    objects = {}
+    for _ in range(count):
+        run_hash = new_run_hash()
+        for relative, data in files.items():
+            body = data.replace(old.encode(), run_hash.encode())
+            objects[f"{BUCKET}/{prefix}/{run_hash}/{relative}"] = body
+    fs.pipe(objects, batch_size=64)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.03, help="seconds per request")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--big", type=int, default=10_000, help="runs in the big store")
+    args = parser.parse_args()
+
+    from starlette.testclient import TestClient  # noqa: PLC0415 - the [ui] extra
+
+    from aim_artifacts.ui.app import create_app  # noqa: PLC0415 - the [ui] extra
+
+    ok = True
+    with moto_process(latency=args.latency) as url, tempfile.TemporaryDirectory() as tmp:
+        s3_client(url).create_bucket(Bucket=BUCKET)
+        options = {
+            "key": "k",
+            "secret": "s",
+            "endpoint_url": url,
+            "client_kwargs": {"region_name": "us-east-1"},
+        }
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_ENDPOINT_URL_S3": url,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        sizes = {"small": SMALL, "large": LARGE, "big": args.big}
+        for label, count in sizes.items():
+            populate(options, label, count, os.path.join(tmp, label))
+
+        def uri(label: str) -> str:
+            return f"s3://{BUCKET}/{label}"
+
+        def api(label: str) -> list[dict[str, Any]]:
+            client = TestClient(create_app(uri(label), **options), base_url="http://127.0.0.1")
+            response = client.get("/api/runs")
+            response.raise_for_status()
+            return response.json()  # type: ignore[no-any-return]
+
+        def cli(label: str) -> None:
+            argv = [sys.executable, "-m", "aim_artifacts.cli", "runs", "--json", uri(label)]
+            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+
+        entry_points = {
+            "Store.runs()": lambda label: Store(uri(label), **options).runs(),
+            "aim-artifacts runs --json": cli,
+            "/api/runs (first page)": api,
+        }
+        print(f"S3 (moto) with {args.latency * 1e3:.0f} ms per request; medians of {args.repeat}")
+        for name, fn in entry_points.items():
+            small = time_runs(lambda _, fn=fn: fn("small"), args.repeat)
+            large = time_runs(lambda _, fn=fn: fn("large"), args.repeat)
+            print(f"{name}: {SMALL} runs {small}; {LARGE} runs {large}")
+            ratio = large.median / small.median
+            ok &= report(f"  {LARGE} / {SMALL} runs", ratio, TARGET)
+
+        assert len(Store(uri("large"), **options).runs()) == LARGE
+        first = api("big")
+        assert len(first) == 50 and all(r["count"] == 2 for r in first)
+        big_api = time_runs(lambda _: api("big"), args.repeat)
+        big_store = time_runs(lambda _: Store(uri("big"), **options).page(), args.repeat)
+        print(f"{args.big} runs, first page of 50: /api/runs {big_api}; Store.page() {big_store}")
+        ok &= report("  /api/runs first page", big_api.median, BIG_TARGET, " s")
+        ok &= report("  Store.page() first page", big_store.median, BIG_TARGET, " s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
