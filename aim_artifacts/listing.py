@@ -10,9 +10,8 @@ run whose journal is not folded yet still counts every artifact.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 
 import attrs
 
@@ -24,9 +23,6 @@ from .sidecar import RunState
 from .storage import FileInfo
 
 __all__ = ["Listed", "list_runs", "load_states"]
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @attrs.frozen
@@ -67,14 +63,16 @@ def list_runs(base: Location) -> list[Listed]:
     return sorted((r for r in runs if r.metadata), key=lambda r: r.key, reverse=True)
 
 
-def load_states(base: Location, runs: Sequence[Listed], workers: int) -> list[RunState]:
-    """The records of each of `runs` (in order), read `workers` runs at a time."""
+def load_states(base: Location, runs: Sequence[Listed], pool: Executor | None) -> list[RunState]:
+    """The records of each of `runs` (in order), read on `pool`'s threads (None: here)."""
 
     def load(run: Listed) -> RunState:
         return Journal(base.child(run.hash), run.hash).load(entries=run.entries)
 
     with base.storage_errors():
-        return _map(load, runs, workers)
+        if pool is None or len(runs) <= 1:
+            return [load(run) for run in runs]
+        return list(pool.map(load, runs))
 
 
 def _listed(run_hash: str, found: Iterable[tuple[str, FileInfo]]) -> Listed:
@@ -98,11 +96,3 @@ def _is_hash(name: str) -> bool:
     except InvalidNameError:
         return False
     return True
-
-
-def _map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """``[fn(item) for item in items]``, on up to `workers` threads."""
-    if workers <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="aim-listing") as pool:
-        return list(pool.map(fn, items))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -98,6 +100,7 @@ class Store:
         self._lock = threading.Lock()
         self._listing: tuple[float, list[Listed]] = (-float("inf"), [])
         self._summaries: dict[str, tuple[tuple[tuple[str, str], ...], RunSummary]] = {}
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, readers)
         if must_exist or self._base.storage.local:  # local: free to ask, and a common mistake
             self._base.check_store(must_exist=must_exist)
 
@@ -170,7 +173,7 @@ class Store:
         with self._lock:
             known = {r.hash: self._summaries.get(r.hash) for r in runs}
         stale = [r for r in runs if (k := known[r.hash]) is None or k[0] != r.version]
-        states = load_states(self._base, stale, self._base.storage.workers)
+        states = load_states(self._base, stale, self._readers())
         fresh = {
             r.hash: (r.version, RunSummary.of(r.hash, state, where=self._base.child(r.hash).uri))
             for r, state in zip(stale, states, strict=True)
@@ -178,6 +181,18 @@ class Store:
         with self._lock:
             self._summaries.update(fresh)
         return [(fresh.get(r.hash) or known[r.hash])[1] for r in runs]  # type: ignore[index]
+
+    def _readers(self) -> ThreadPoolExecutor | None:
+        """The threads that read runs' records, kept for the store's life (a file server's
+        client logs in once per thread); None where one thread reads fastest (local)."""
+        workers = self._base.storage.workers
+        if workers <= 1:
+            return None
+        with self._lock:
+            if self._pool is None or self._pool[0] != os.getpid():  # none after a fork
+                pool = ThreadPoolExecutor(workers, thread_name_prefix="aim-artifacts-listing")
+                self._pool = (os.getpid(), pool)
+            return self._pool[1]
 
     def run(self, run_hash: str) -> Run:
         """Open a stored run.
@@ -206,6 +221,12 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.uri!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"base": self._base}  # what was listed and read is this process's
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["base"])  # type: ignore[misc]
 
 
 def _cursor(run: Listed) -> str:

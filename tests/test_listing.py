@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,11 @@ def test_a_page_reload_reads_only_what_changed(
     counts = {s.hash: s.count for s in store.page().runs}
     assert requests_of(s3_requests) == ["GET list", "GET object"]  # that run's sidecar only
     assert counts == {hashes[0]: 2, hashes[1]: 2, hashes[2]: 1}
+
+
+def test_a_store_pickles_as_its_location(uri: str, tmp_path: Path) -> None:
+    hashes = log_runs(uri, tmp_path, 2)
+    store = Store(uri)
+    store.page()
+    copy = pickle.loads(pickle.dumps(store))
+    assert (copy.uri, [s.hash for s in copy.summaries()]) == (store.uri, hashes[::-1])
