@@ -42,23 +42,6 @@ class RunSummary:
     count: int
     size: int  # bytes, all artifacts together
 
-    @classmethod
-    def of(cls, run_hash: str, state: RunState, *, where: str = "") -> RunSummary:
-        """The summary of the run `run_hash` whose records are `state`.
-
-        Raises:
-            SidecarError: a record without a valid size or time (`where` says whose).
-        """
-        times, size = [], 0
-        for name, (_, record) in state.live().items():
-            try:
-                times.append(parse_time(record["created_at"]))
-                size += int(record["size"])
-            except (KeyError, TypeError, ValueError) as exc:
-                msg = f"{where}: artifacts[{name!r}]: no valid size and created_at ({exc})"
-                raise SidecarError(msg) from exc
-        return cls(run_hash, min(times, default=None), max(times, default=None), len(times), size)
-
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``aim-artifacts runs --json`` and ``/api/runs`` (times as in the
         sidecar, None for a run without artifacts)."""
@@ -175,7 +158,7 @@ class Store:
         stale = [r for r in runs if (k := known[r.hash]) is None or k[0] != r.version]
         states = load_states(self._base, stale, self._readers())
         fresh = {
-            r.hash: (r.version, RunSummary.of(r.hash, state, where=self._base.child(r.hash).uri))
+            r.hash: (r.version, _summary(r.hash, state, where=self._base.child(r.hash).uri))
             for r, state in zip(stale, states, strict=True)
         }
         with self._lock:
@@ -227,6 +210,25 @@ class Store:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["base"])  # type: ignore[misc]
+
+
+def _summary(run_hash: str, state: RunState, *, where: str) -> RunSummary:
+    """The summary of the run `run_hash` whose records are `state`.
+
+    Raises:
+        SidecarError: a record without a valid size or time (`where` says whose).
+    """
+    times, size = [], 0
+    for name, (_, record) in state.live().items():
+        try:
+            times.append(parse_time(record["created_at"]))
+            size += int(record["size"])
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"{where}: artifacts[{name!r}]: no valid size and created_at ({exc})"
+            raise SidecarError(msg) from exc
+    return RunSummary(
+        run_hash, min(times, default=None), max(times, default=None), len(times), size
+    )
 
 
 def _cursor(run: Listed) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from starlette.testclient import TestClient
 
 from aim_artifacts import Run
 from aim_artifacts.ui.app import create_app
+from tests.servers import Middleware
 
 
 def make_store(tmp_path: Path, count: int) -> tuple[TestClient, list[str]]:
@@ -65,3 +67,18 @@ def test_page_search_is_escaped_and_says_when_nothing_matches(tmp_path: Path) ->
     page = client.get("/", params={"search": "<script>x</script>"}).text
     assert "No run matches <code>&lt;script&gt;x&lt;/script&gt;</code>" in page
     assert "<script>x" not in page
+
+
+def test_a_reload_within_seconds_reuses_the_listing(
+    s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path
+) -> None:
+    (tmp_path / "a.bin").write_bytes(b"x")
+    with Run(artifacts_uri="s3://artifacts/ui", **s3) as run:
+        run.log_artifact(tmp_path / "a.bin")
+    client = TestClient(create_app("s3://artifacts/ui", **s3), base_url="http://127.0.0.1")
+    s3_requests.requests.clear()
+    assert [r["hash"] for r in client.get("/api/runs").json()] == [run.hash]
+    assert len(s3_requests.requests) == 2  # the listing, the run's sidecar
+    assert run.hash in client.get("/").text
+    # The listing reused (or, on a machine slower than its 2 s, redone): no run read again.
+    assert [r.query for r in s3_requests.requests[2:]] in ([], [s3_requests.requests[0].query])
