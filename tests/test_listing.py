@@ -192,3 +192,35 @@ def test_a_store_pickles_as_its_location(uri: str, tmp_path: Path) -> None:
     store.page()
     copy = pickle.loads(pickle.dumps(store))
     assert (copy.uri, [s.hash for s in copy.summaries()]) == (store.uri, hashes[::-1])
+
+
+@pytest.mark.slow  # 1,200 objects stored, 601 runs read: about 20 s
+def test_s3_pages_across_listing_pages_and_equal_times(
+    s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path
+) -> None:
+    """600 more runs (copies of a real one, stored within a few seconds: many share the
+    second S3 lists times to): 1,202 keys, two listing requests; pages of 250 hold every
+    run once, in the order of `summaries()`."""
+    uri = "s3://artifacts/wide"
+    (template,) = log_runs(uri, tmp_path, 1, **s3)
+    fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3)
+    sidecar = fs.cat_file(f"artifacts/wide/{template}/.aim-artifacts.json")
+    copies = {f"{template[:-3]}{n:03d}" for n in range(600)} - {template}
+    fs.pipe(
+        {
+            f"artifacts/wide/{h}/{name}": sidecar.replace(template.encode(), h.encode())
+            for h in copies
+            for name in (".aim-artifacts.json", "dir/a0.bin")
+        }
+    )
+    requests_of(s3_requests)
+    store = Store(uri, **s3)
+    everyone = [s.hash for s in store.summaries()]
+    assert sorted(everyone) == sorted({template} | copies)
+    requests_of(s3_requests)
+    pages = list(all_pages(store, limit=250))
+    assert [len(p) for p in pages] == [250, 250, len(everyone) - 500]
+    assert [h for page in pages for h in page] == everyone
+    made = requests_of(s3_requests)
+    assert made.count("GET list") == 2 * len(pages)  # 1,000 keys a request
+    assert made.count("GET object") == 0  # every summary was read by summaries() already
