@@ -163,7 +163,8 @@ class Store:
         }
         with self._lock:
             self._summaries.update(fresh)
-        return [(fresh.get(r.hash) or known[r.hash])[1] for r in runs]  # type: ignore[index]
+        summaries = {h: k[1] for h, k in (known | fresh).items() if k is not None}
+        return [summaries[r.hash] for r in runs]
 
     def _readers(self) -> ThreadPoolExecutor | None:
         """The threads that read runs' records, kept for the store's life (a file server's
