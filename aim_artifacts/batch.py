@@ -17,6 +17,8 @@ from .uploader import Uploader, upload_error
 
 __all__ = ["record_of", "store_batch"]
 
+STAGE_MIN = 8  # files a batch into a new directory needs to be staged (a few requests more)
+
 
 @attrs.frozen
 class _Outcome:
@@ -39,6 +41,7 @@ def store_batch(
     """Store `jobs` at `location` and record them; the future holds their records once
     recorded, or an `UploadError` naming the failed ones (the others are recorded).
     `progress_label`: show a progress bar with this label."""
+    staging = _Staging.of(jobs, location)
     bar = None
     if progress_label is not None:
         bar = ProgressBar(progress_label, sum(source_size(j) for j in jobs), len(jobs))
@@ -48,7 +51,8 @@ def store_batch(
         if same is None:
             with location.storage_errors():
                 progress = bar.add if bar is not None else None
-                stored = store_file(job.source, location, location.join(job.name), progress)
+                path = staging.path(job) if staging else location.join(job.name)
+                stored = store_file(job.source, location, path, progress)
             outcome = _Outcome(record_of(job, location, catalog, stored.sha256, stored.size), True)
         else:
             outcome = _Outcome(same, changed=False)
@@ -63,6 +67,8 @@ def store_batch(
             bar.close()
         changed = [r.record for j in jobs if (r := results.get(j.name)) and r.changed]
         try:
+            if staging:
+                staging.publish([r.name for r in changed])
             if changed:
                 catalog.commit(changed)
         except Exception as exc:  # noqa: BLE001 - the record failed: so did every upload
@@ -72,6 +78,37 @@ def store_batch(
         return [results[j.name].record for j in jobs]
 
     return uploader.submit(jobs, store, finish, workers=workers, block=block)
+
+
+@attrs.frozen
+class _Staging:
+    """A batch into one new directory, written in a temp directory renamed into place once
+    (on file servers a rename per file costs as much as the write)."""
+
+    location: Location
+    top: str  # the directory's name in the run
+    stage: str  # the temp directory's path
+
+    @classmethod
+    def of(cls, jobs: list[Job], location: Location) -> _Staging | None:
+        """The staging of `jobs` if they fill one new directory and the storage renames."""
+        tops = {job.name.split("/", 1)[0] for job in jobs}
+        if len(jobs) < STAGE_MIN or len(tops) != 1 or not all("/" in j.name for j in jobs):
+            return None
+        top = tops.pop()
+        with location.storage_errors():
+            stage = location.storage.stage(location.join(top))
+        return None if stage is None else cls(location, top, stage)
+
+    def path(self, job: Job) -> str:
+        """Where `job` is written."""
+        return f"{self.stage}/{job.name[len(self.top) + 1 :]}"
+
+    def publish(self, names: list[str]) -> None:
+        """Make the artifacts `names`, stored in the stage, appear in the run."""
+        relative = [name[len(self.top) + 1 :] for name in names]
+        with self.location.storage_errors():
+            self.location.storage.unstage(self.stage, self.location.join(self.top), relative)
 
 
 def record_of(

@@ -155,7 +155,11 @@ def log(
         if not os.path.exists(path):
             msg = f"no such file or directory: {path!r}"
             raise SourceNotFoundError(msg)
-    run = Store(_uri(uri)).run(run_hash) if run_hash else Run(artifacts_uri=_uri(uri))
+    if run_hash:
+        run = Store(_uri(uri)).run(run_hash)
+    else:  # a new run: the store is asked once (a dead server fails fast) before any upload
+        Store(_uri(uri)).check()
+        run = Run(artifacts_uri=_uri(uri))
     with run:
         for path in paths:
             if os.path.isdir(path):

@@ -224,5 +224,12 @@ def is_unreachable(exc: BaseException) -> bool:
     )
 
 
-_UNREACHABLE = {"ClientConnectorError", "ServerTimeoutError", "ConnectTimeout", "ConnectError"}
+_UNREACHABLE = {
+    "ClientConnectorError",  # aiohttp (s3fs, gcsfs, adlfs)
+    "ServerTimeoutError",
+    "ConnectTimeout",  # httpx (webdav4)
+    "ConnectError",
+    "EndpointConnectionError",  # botocore
+    "ConnectTimeoutError",
+}
 _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}

@@ -9,10 +9,10 @@ import attrs
 
 from . import s3
 from .errors import is_missing
-from .localfile import TEMP_PREFIX
 from .location import Location
 from .names import RESERVED_PREFIX
 from .records import Artifact
+from .storage import is_temp, temp_root
 from .transfer import Digest, hash_stream
 
 __all__ = ["VerifyReport", "leftovers", "remove_object", "repair", "verify"]
@@ -61,10 +61,13 @@ def verify(location: Location, records: Mapping[str, Artifact]) -> VerifyReport:
 
 
 def repair(location: Location) -> list[str]:
-    """Remove the temp files killed processes left in the run directory and abort its
-    unfinished S3 multipart uploads; return what was removed or aborted."""
+    """Remove the temp files (and staged directories) killed processes left in the run
+    directory and abort its unfinished S3 multipart uploads; return what was removed or
+    aborted."""
     removed = leftovers(location)
     location.storage.remove([location.join(name) for name in removed])
+    for staged in {temp_root(name) for name in removed} - {*removed, None}:
+        location.storage.remove_tree(location.join(str(staged)))
     if location.is_s3:
         removed += s3.abort_incomplete_uploads(location.fs, location.path)
     return removed
@@ -80,10 +83,9 @@ def remove_object(location: Location, name: str) -> None:
 
 
 def leftovers(location: Location) -> list[str]:
-    """Temp files that a killed process left in the run directory (never artifacts)."""
-    return sorted(
-        n for n in _stored_names(location) if n.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)
-    )
+    """Temp files (and files in staged directories) that a killed process left in the
+    run directory (never artifacts)."""
+    return sorted(n for n in _stored_names(location) if is_temp(n))
 
 
 def _stored_names(location: Location) -> list[str]:

@@ -12,7 +12,8 @@ import copy
 import errno
 import os
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from fsspec.core import split_protocol, url_to_fs
@@ -32,7 +33,10 @@ from .errors import (
 from .names import check_name
 from .storage import Storage
 
-__all__ = ["Location", "resolve"]
+__all__ = ["FIRST_ANSWER_ENV", "Location", "resolve"]
+
+FIRST_ANSWER_ENV = "AIM_ARTIFACTS_FIRST_ANSWER_TIMEOUT"
+FIRST_ANSWER_TIMEOUT = 10.0  # seconds a store's server has to answer the first request
 
 
 class Location:
@@ -121,13 +125,44 @@ class Location:
             StoreNotFoundError: `must_exist`, and nothing is there.
         """
         with self.storage_errors():
-            kind = self.storage.kind(self.path)
+            if self.storage.shared:  # the probe's thread uses the caller's client
+                kind = self._first_answer(lambda: self.storage.kind(self.path))
+            else:  # a client per thread: it connected when it was built (`resolve`)
+                kind = self.storage.kind(self.path)
         if kind == "file":
             msg = f"{self.uri} is a file, not a directory of runs"
             raise NotAStoreError(msg)
         if kind is None and must_exist:
             msg = f"no artifacts at {self.uri}: it does not exist"
             raise StoreNotFoundError(msg)
+
+    def _first_answer(self, request: Callable[[], str | None]) -> str | None:
+        """`request()`, or `TimeoutError` if the server has not answered within
+        `FIRST_ANSWER_TIMEOUT` seconds (``$AIM_ARTIFACTS_FIRST_ANSWER_TIMEOUT``): some
+        clients retry a dead endpoint for minutes (gcsfs, adlfs) and let no caller bound
+        it. The request goes on in a daemon thread until its client gives up.
+
+        Raises:
+            TimeoutError: no answer in time.
+        """
+        seconds = float(os.environ.get(FIRST_ANSWER_ENV) or FIRST_ANSWER_TIMEOUT)
+        outcome: list[Any] = []
+        answered = threading.Event()
+
+        def call() -> None:
+            try:
+                outcome.append(request())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                outcome.append(exc)
+            answered.set()
+
+        threading.Thread(target=call, name="aim-artifacts-first-request", daemon=True).start()
+        if not answered.wait(seconds):  # `storage_errors` names the server
+            msg = f"no answer within {seconds:g} s (${FIRST_ANSWER_ENV} sets how long to wait)"
+            raise TimeoutError(msg)
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
 
     def _missing_bucket(self) -> str | None:
         """After a failure on an object store (no root marker: paths start at a bucket): the

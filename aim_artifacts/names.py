@@ -57,6 +57,16 @@ def join_name(prefix: str, relative: str) -> str:
 
 
 def _problem(name: str) -> str | None:
+    if (  # the common case at C speed: no part starts with '.', none is empty
+        name
+        and name[0] != "/"
+        and "/." not in f"/{name}"
+        and "//" not in name
+        and not name.endswith("/")
+        and "\\" not in name
+        and not _CONTROL.search(name)
+    ):
+        return None
     if not name:
         return "it is empty"
     if name.startswith("/"):

@@ -141,13 +141,24 @@ class Run(RunView):
         """
         self._check_open()
         jobs = directory_jobs(path, name, skip_unchanged=skip_unchanged)
-        if not jobs:
-            return []
         label = (name or os.path.basename(os.path.abspath(path))) if progress else None
-        batch = self._submit(jobs, block=block, label=label)
-        if block:
-            return batch.result()
-        return [record_of(job, self._bound(), self._catalog, None) for job in jobs]
+        return self._log_jobs(jobs, block=block, label=label)
+
+    def log_files(
+        self, files: Mapping[str, str | os.PathLike[str]], *, block: bool = False
+    ) -> list[Artifact]:
+        """Store each local file of `files` (name -> path) under its name, as `log_artifacts`
+        stores a directory: every source and name checked first, uploads concurrent, one
+        journal entry for the call.
+
+        Raises:
+            SourceNotFoundError, SourceIsDirectoryError, InvalidNameError: nothing is stored.
+            UploadError: with ``block=True``, some files failed (the others are recorded).
+            NoArtifactsURIError, RunClosedError: as for `log_artifact`.
+        """
+        self._check_open()
+        jobs = [file_job(path, name) for name, path in files.items()]
+        return self._log_jobs(jobs, block=block, label=None)
 
     def log_bytes(
         self, data: bytes, name: str, *, metadata: Mapping[str, Any] | None = None
@@ -279,6 +290,15 @@ class Run(RunView):
         if self._closed:
             msg = f"run {self.hash} is closed: it takes no more artifacts"
             raise RunClosedError(msg)
+
+    def _log_jobs(self, jobs: list[Job], *, block: bool, label: str | None) -> list[Artifact]:
+        """Store `jobs` as one batch; their records (stored, or pending unless `block`)."""
+        if not jobs:
+            return []
+        batch = self._submit(jobs, block=block, label=label)
+        if block:
+            return batch.result()
+        return [record_of(job, self._bound(), self._catalog, None) for job in jobs]
 
     def _submit(self, jobs: list[Job], *, block: bool, label: str | None) -> Future[list[Artifact]]:
         """Store `jobs`; `label`: show a progress bar with this label."""

@@ -38,6 +38,7 @@ from .errors import (
     EndpointUnreachableError,
     InvalidCredentialsError,
     error_chain,
+    is_unreachable,
 )
 from .names import RESERVED_PREFIX
 
@@ -46,6 +47,7 @@ __all__ = [
     "Conflict",
     "S3ArtifactStorage_clientconfig",
     "abort_incomplete_uploads",
+    "client_config",
     "has_conditional_writes",
     "put_if",
     "read_with_etag",
@@ -77,7 +79,8 @@ _CREDENTIAL_CODES = {
 
 log: logging.Logger = logging.getLogger(__name__)
 
-_client_config: dict[str, Any] = {}
+_client_config: dict[str, Any] = {}  # as s3fs storage options
+_client_kwargs: dict[str, Any] = {}  # as given, boto3.client arguments
 _client_config_lock = threading.Lock()
 
 
@@ -90,9 +93,19 @@ def S3ArtifactStorage_clientconfig(**boto3_client_kwargs: Any) -> None:
         TypeError: an argument this library cannot honour (named in the message).
     """
     options = _from_boto3(boto3_client_kwargs)
+    given = copy.deepcopy(boto3_client_kwargs)
     with _client_config_lock:
         _client_config.clear()
         _client_config.update(options)
+        _client_kwargs.clear()
+        _client_kwargs.update(given)
+
+
+def client_config() -> dict[str, Any]:
+    """A copy of the ``boto3.client`` arguments of the last `S3ArtifactStorage_clientconfig`
+    call (``{}`` before any)."""
+    with _client_config_lock:
+        return copy.deepcopy(_client_kwargs)
 
 
 def _from_boto3(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,7 +191,7 @@ def translate_error(exc: BaseException, uri: str, fs: AbstractFileSystem) -> Exc
         return InvalidCredentialsError(f"no usable S3 credentials for {uri}: {exc}")
     if code in ("AccessDenied", "403", "AllAccessDisabled") or isinstance(exc, PermissionError):
         return AccessDeniedError(f"access denied to {uri}: {exc}")
-    if _is_connection_error(exc):
+    if is_unreachable(exc):
         endpoint = _endpoint(fs)
         return EndpointUnreachableError(f"cannot reach the S3 endpoint {endpoint}: {exc}")
     return None
@@ -193,14 +206,6 @@ def _client_error_code(exc: BaseException) -> str | None:
         if isinstance(response, dict) and "Error" in response:
             return str(response["Error"].get("Code", ""))
     return None
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    names = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"}
-    return any(
-        type(link).__name__ in names or isinstance(link, ConnectionRefusedError)
-        for link in error_chain(exc)
-    )
 
 
 def _endpoint(fs: AbstractFileSystem) -> str:

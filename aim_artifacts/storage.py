@@ -13,7 +13,8 @@ publish              S3: an object appears whole when its PUT or multipart uploa
                      over it: with the client's own overwriting move where it declares one
                      (webdav4: WebDAV MOVE), else ``fs.mv``; where that refuses to overwrite
                      (SMB), the old object is removed first (readers may then briefly miss it,
-                     never see it partial)
+                     never see it partial); a batch into a new directory is written into a
+                     temp directory, renamed into place once (`stage`, `unstage`)
 directories          made before the first write into each directory (`make_dirs`): at or
                      below the base the user gave, never above it (never a bucket); a store
                      without directories makes none (object stores: ``mkdir`` makes nothing)
@@ -37,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import errno
 import functools
 import inspect
 import os
@@ -55,7 +57,7 @@ from fsspec.utils import tokenize
 from .errors import is_missing
 from .localfile import TEMP_PREFIX, atomic_local_file
 
-__all__ = ["TEMP_PREFIX", "FileInfo", "Storage"]
+__all__ = ["TEMP_PREFIX", "FileInfo", "Storage", "is_temp", "temp_root"]
 
 SMALL = 8 * 2**20  # bytes written in one request (one PUT) on object stores
 LOCAL_WORKERS = 1  # uploads at once: local paths (measured fastest on 2 cores) ...
@@ -160,6 +162,11 @@ class Storage:
         """True for the local filesystem itself (plain and mounted paths, ``file://``,
         ``local://``): its paths are the operating system's, used with ``os`` directly."""
         return issubclass(self.fs_cls, LocalFileSystem)
+
+    @property
+    def shared(self) -> bool:
+        """True if one client serves every thread (asynchronous and local filesystems)."""
+        return self._share
 
     @property
     def workers(self) -> int:
@@ -311,15 +318,58 @@ class Storage:
     @contextlib.contextmanager
     def _temp(self, path: str) -> Iterator[str]:
         """A temp path beside `path`, renamed over it when the block ends without error and
-        removed otherwise."""
-        temp = f"{path.rsplit('/', 1)[0]}/{TEMP_PREFIX}{secrets.token_hex(8)}"
+        removed otherwise; `path` itself inside a staged directory (no reader sees it)."""
+        staged = is_temp(path.rsplit("/", 1)[0])
+        temp = path if staged else _temp_beside(path)
         try:
             yield temp
-            self._publish(temp, path)
+            if not staged:
+                self._publish(temp, path)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.fs.rm_file(temp)
             raise
+
+    def stage(self, path: str) -> str | None:
+        """A temp directory to write the files of the new directory `path` in (each written
+        in place, with no rename of its own), or None where that saves nothing: objects
+        appear whole where they are written (S3, local disks) or `path` exists already."""
+        if self.direct or self.local or self.kind(path) is not None:
+            return None
+        return _temp_beside(path)
+
+    def unstage(self, stage: str, path: str, names: list[str]) -> None:
+        """Make the files `names` (relative) written below `stage` appear below `path`:
+        with one rename of the directory, or file by file where that did not move them all
+        (`path` was made meanwhile, or the backend's ``mv`` moves no directories)."""
+        fs = self.fs
+        nested = f"{path}/{stage.rsplit('/', 1)[-1]}"  # where a move into `path` puts it
+        if names:
+            moved = False
+            with contextlib.suppress(Exception):
+                recursive = "recursive" in _parameters(type(fs), "mv")
+                fs.mv(stage, path, **({"recursive": True} if recursive else {}))
+                moved = True
+            found = set(self.names(path))
+            tops = {name.split("/", 1)[0] for name in names}
+            if moved and nested.rsplit("/", 1)[-1] not in found and tops <= found:
+                return
+            for name in names:
+                self._publish_staged([f"{stage}/{name}", f"{nested}/{name}"], f"{path}/{name}")
+        for leftover in (stage, nested):
+            with contextlib.suppress(Exception):
+                self.remove_tree(leftover)
+
+    def _publish_staged(self, sources: list[str], path: str) -> None:
+        """Rename the first of `sources` that exists over `path`; none may exist if a move
+        got as far as `path`."""
+        source = next((s for s in sources if self.kind(s) == "file"), None)
+        if source is None:
+            if self.kind(path) != "file":
+                raise FileNotFoundError(errno.ENOENT, "staged file lost", path)
+            return
+        self.make_dirs(path.rsplit("/", 1)[0])
+        self._publish(source, path)
 
     def _publish(self, temp: str, path: str) -> None:
         """Rename `temp` over `path`: with the client's own overwriting move where it offers
@@ -377,6 +427,14 @@ class Storage:
                 if not is_missing(exc):
                     raise
 
+    def remove_tree(self, path: str) -> None:
+        """Remove directory `path` and all below it; nothing if it is gone."""
+        try:
+            self.fs.rm(path, recursive=True)
+        except Exception as exc:
+            if not is_missing(exc):
+                raise
+
     # -- exclusion -----------------------------------------------------------------------------
 
     @property
@@ -399,6 +457,24 @@ class Storage:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state.pop("fs_cls"), **state)  # type: ignore[misc]
+
+
+def is_temp(path: str) -> bool:
+    """True if `path` is a temp file or lies in a staged directory: never an artifact."""
+    return temp_root(path) is not None
+
+
+def temp_root(path: str) -> str | None:
+    """The temp file or staged directory that `path` is or lies in, or None."""
+    parts = path.split("/")
+    for i, part in enumerate(parts):
+        if part.startswith(TEMP_PREFIX):
+            return "/".join(parts[: i + 1])
+    return None
+
+
+def _temp_beside(path: str) -> str:
+    return f"{path.rsplit('/', 1)[0]}/{TEMP_PREFIX}{secrets.token_hex(8)}"
 
 
 def _absolute(entry: dict[str, Any], directory: str) -> dict[str, Any]:

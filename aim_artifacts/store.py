@@ -92,6 +92,16 @@ class Store:
         """The base URI, without a trailing slash."""
         return self._base.uri
 
+    def check(self) -> None:
+        """Ask the store once, before anything is stored there: its server answers (within
+        10 s, ``$AIM_ARTIFACTS_FIRST_ANSWER_TIMEOUT``), the credentials are accepted and the
+        URI is not a file; it need not exist yet.
+
+        Raises:
+            EndpointUnreachableError, InvalidCredentialsError, NotAStoreError.
+        """
+        self._base.check_store(must_exist=False)
+
     def runs(self) -> list[str]:
         """The hashes of the runs stored here, sorted (one listing of the store)."""
         return sorted(r.hash for r in self._list(max_age=0.0))

@@ -63,6 +63,18 @@ def time_runs(
     return Timing(samples)
 
 
+def time_interleaved(ways: dict[str, Callable[[int], object]], repeat: int) -> dict[str, Timing]:
+    """Time each of `ways` `repeat` times, taking turns, so drift in the machine's load hits
+    them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in ways}
+    for i in range(repeat):
+        for name, fn in ways.items():
+            start = time.perf_counter()
+            fn(i)
+            samples[name].append(time.perf_counter() - start)
+    return {name: Timing(times) for name, times in samples.items()}
+
+
 def report(label: str, value: float, target: float | None, unit: str = "x") -> bool:
     """Print one result line beside its target; True when the target is met (lower is better)."""
     if target is None:

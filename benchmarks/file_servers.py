@@ -4,7 +4,8 @@
 
 For each server, one 20 MiB file (``log_artifact`` vs ``fs.put_file``) and 200 x 4 KiB files
 (``log_artifacts`` vs ``fs.put(list, list)``), each into a fresh directory, each way making
-its own connection as a job would (a ``Run`` also writes and folds its metadata). Target: at most
+its own connection as a job would (a ``Run`` also writes and folds its metadata), the two ways
+taking turns. Target: at most
 1.3x the backend's own way (medians). Exits 1 when a target is missed. The SFTP server is
 Debian's openssh-server (``apt-get install openssh-server``); FTP is pyftpdlib; WebDAV
 is wsgidav.
@@ -20,7 +21,7 @@ import uuid
 from typing import Any
 
 import fsspec
-from _common import report, time_runs
+from _common import report, time_interleaved
 
 from aim_artifacts import Run
 from tests.server_ftp_webdav import ftp_server, webdav_server
@@ -65,8 +66,8 @@ def bench(  # noqa: PLR0917 - one call site, read top to bottom
         ("20 MiB file", ours_big, plain_big),
         ("200 x 4 KiB", ours_small, plain_small),
     ):
-        t_plain = time_runs(plain, repeat)
-        t_ours = time_runs(ours, repeat)
+        timings = time_interleaved({"plain": plain, "ours": ours}, repeat)
+        t_plain, t_ours = timings["plain"], timings["ours"]
         print(f"{name} {label}: ours {t_ours}; backend's own {t_plain}")
         ok &= report(f"{name} {label} ratio", t_ours.median / t_plain.median, target)
     return ok

@@ -56,6 +56,7 @@ class Request:
     path: str
     query: str
     body_bytes: int
+    range: str = ""  # the Range header of a ranged GET
 
 
 class Middleware:
@@ -85,6 +86,7 @@ class Middleware:
             environ.get("PATH_INFO", ""),
             environ.get("QUERY_STRING", ""),
             int(environ.get("CONTENT_LENGTH") or 0),
+            environ.get("HTTP_RANGE", ""),
         )
         with self._lock:
             self.requests.append(request)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +23,16 @@ from aim_artifacts import (
     ArtifactsURIAlreadySetError,
     BackendUnavailableError,
     BucketNotFoundError,
+    IntegrityError,
+    InvalidCredentialsError,
     InvalidNameError,
+    SourceNotDirectoryError,
     SourceNotFoundError,
     UploadError,
 )
-from conftest import AWS_KEY, AWS_SECRET, BUCKET, Bucket
+from aim_artifacts import s3 as aim_artifacts_s3
+from conftest import AWS_KEY, AWS_SECRET, BUCKET, Bucket, s3_client
+from tests.servers import moto_process
 
 with warnings.catch_warnings():
     # Aim 3.29.1 imports SQLAlchemy's declarative_base() from where SQLAlchemy 1.x had it.
@@ -35,13 +44,29 @@ with warnings.catch_warnings():
             "aim", reason="the Aim integration needs: pip install -e '.[aim]'"
         )
     from aim.sdk.index_manager import RepoIndexManager
-    from aim.storage.artifacts import registry
+    from aim.storage.artifacts import registry, s3_storage
+    from aim.storage.artifacts.s3_storage import S3ArtifactStorage_clientconfig as aims_config
 
     from aim_artifacts.integrations import aim as integration
 
 
+AIMS_OWN = {
+    "clientconfig": s3_storage.S3ArtifactStorage_clientconfig,
+    "factory": s3_storage.S3ArtifactStorage_factory,
+}
+
+
+@pytest.fixture
+def aims_registry() -> Iterator[None]:
+    """Aim's artifact registry as it was, after the test (Aim keeps a client config there)."""
+    saved = dict(registry.registry)
+    yield
+    registry.registry.clear()
+    registry.registry.update(saved)
+
+
 @pytest.fixture(autouse=True)
-def enabled() -> Iterator[None]:
+def enabled(aims_registry: None) -> Iterator[None]:
     integration.enable()
     yield
     integration.disable()
@@ -218,9 +243,11 @@ def test_failed_background_upload_raises_from_close(
     run = aim.Run(repo=repo)
     run.set_artifacts_uri("s3://no-such-bucket/aim")
     run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")))  # queued: returns at once
-    assert set(run.artifacts) == {"c.yaml"}  # Aim lists it when called, as Aim does
+    run.log_artifacts(str(write(tmp_path / "ckpt" / "m.bin", b"m").parent))  # so is this
+    assert set(run.artifacts) == {"c.yaml", "ckpt/m.bin"}  # Aim lists them when called
     with pytest.raises(UploadError) as failed:
         run.close()
+    assert set(failed.value.failures) == {"c.yaml", "ckpt/m.bin"}
     assert isinstance(failed.value.failures["c.yaml"], BucketNotFoundError)
     assert aim_artifacts.Run(run.hash, artifacts_uri="s3://no-such-bucket/aim").artifacts == {}
     # Aim closed the run all the same (end time set) and unlisted the artifact.
@@ -236,8 +263,11 @@ def test_failed_blocking_upload_raises_from_log_artifact(
     run.set_artifacts_uri("s3://no-such-bucket/aim")
     with pytest.raises(BucketNotFoundError, match="bucket 'no-such-bucket' does not exist"):
         run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")), block=True)
+    with pytest.raises(UploadError, match="failed to upload") as failed:
+        run.log_artifacts(str(write(tmp_path / "ckpt" / "m.bin", b"m").parent), block=True)
+    assert isinstance(failed.value.failures["ckpt/m.bin"], BucketNotFoundError)
     assert run.artifacts == {}
-    run.close()  # raised once, from log_artifact
+    run.close()  # raised once, from log_artifact(s)
 
 
 def test_missing_source_raises_from_log_artifact(repo: str, tmp_path: Path) -> None:
@@ -249,22 +279,54 @@ def test_missing_source_raises_from_log_artifact(repo: str, tmp_path: Path) -> N
     run.close()
 
 
-def test_unknown_protocol_fails_before_aim_records_the_uri(repo: str) -> None:
+def test_unsupported_scheme_is_aims_value_error(repo: str, tmp_path: Path) -> None:
+    source = write(tmp_path / "c.yaml", b"a: 1")
     run = aim.Run(repo=repo)
-    with pytest.raises(BackendUnavailableError, match="fsspec knows no protocol 'nosuch'"):
-        run.set_artifacts_uri("nosuch://bucket/aim")
+    message = "'nosuch' is not supported artifact storage scheme: .*fsspec knows no protocol"
+    with pytest.raises(ValueError, match=message) as raised:
+        run.set_artifacts_uri("nosuch://bucket/aim")  # before Aim records it
+    assert isinstance(raised.value, BackendUnavailableError)
+    assert isinstance(raised.value, integration.UnsupportedSchemeError)
     assert run.artifacts_uri is None
+    integration.disable()
+    run.set_artifacts_uri("nosuch://bucket/aim")  # recorded by Aim alone
+    integration.enable()
+    with pytest.raises(ValueError, match=message):  # where Aim raises it: the first upload
+        run.log_artifact(str(source))
+    with pytest.raises(ValueError, match=message):
+        run.log_artifacts(str(tmp_path))
+    assert run.artifacts == {}
     run.close()
 
 
 def test_artifacts_uri_is_set_once_per_run(repo: str, tmp_path: Path) -> None:
     run = aim.Run(repo=repo)
     run.set_artifacts_uri(str(tmp_path / "one"))
-    run.set_artifacts_uri(str(tmp_path / "one"))  # the same again: fine
+    run.set_artifacts_uri(str(tmp_path / "two"))  # nothing stored yet: changed, as in Aim
+    run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")), block=True)
+    run.set_artifacts_uri(str(tmp_path / "two"))  # the same again: fine
     with pytest.raises(ArtifactsURIAlreadySetError, match="set once per run"):
-        run.set_artifacts_uri(str(tmp_path / "two"))
-    assert run.artifacts_uri == f"file://{tmp_path}/one/{run.hash}"
+        run.set_artifacts_uri(str(tmp_path / "three"))
+    assert run.artifacts_uri == f"file://{tmp_path}/two/{run.hash}"
     run.close()
+    assert set(aim_artifacts.Run(run.hash, artifacts_uri=str(tmp_path / "two")).artifacts) == {
+        "c.yaml"
+    }
+
+
+def test_storage_options_are_set_before_the_first_upload(
+    s3: dict[str, Any], repo: str, tmp_path: Path
+) -> None:
+    uri = f"s3://{BUCKET}/aim"
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(uri, **{**s3, "endpoint_url": "http://127.0.0.1:1"})
+    run.set_artifacts_uri(uri, **s3)  # nothing opened yet: these replace them
+    run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")), block=True)
+    run.set_artifacts_uri(uri, **s3)  # the same again: fine
+    with pytest.raises(ArtifactsURIAlreadySetError, match="with other storage options"):
+        run.set_artifacts_uri(uri)  # not silently ignored
+    run.close()
+    assert set(aim_artifacts.Run(run.hash, artifacts_uri=uri, **s3).artifacts) == {"c.yaml"}
 
 
 @pytest.mark.parametrize(
@@ -300,7 +362,10 @@ def test_disable_restores_aims_behaviour(repo: str, tmp_path: Path) -> None:
     integration.disable()  # idempotent
     assert not integration.is_enabled()
     assert "get_storage" not in vars(registry)
-    assert aim.Run.close.__module__ == aim.Run.set_artifacts_uri.__module__ == "aim.sdk.run"
+    for method in (aim.Run.close, aim.Run.set_artifacts_uri, aim.Run.log_artifacts):
+        assert method.__module__ == "aim.sdk.run"
+    assert s3_storage.S3ArtifactStorage_clientconfig is AIMS_OWN["clientconfig"]
+    assert s3_storage.S3ArtifactStorage_factory is AIMS_OWN["factory"]
 
     run = aim.Run(repo=repo)
     with pytest.warns(UserWarning, match="artifacts_uri must start with a scheme"):
@@ -347,3 +412,299 @@ def test_storage_options_are_used_and_never_recorded(
     assert stored["c.yaml"].sha256 == sha256(b"a: 1")
     for path in Path(repo).rglob("*"):
         assert not path.is_file() or AWS_SECRET.encode() not in path.read_bytes()
+
+
+# -- Aim's S3 client config: two S3 servers, the environment on A ------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_b() -> Iterator[str]:
+    """A second moto server, in its own process (moto's state is per process)."""
+    with moto_process() as url:
+        yield url
+
+
+@pytest.fixture
+def endpoints(
+    s3: dict[str, Any], s3_server: str, s3_b: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str, str]:
+    """(A, B, bucket): a new bucket of one name on both servers; boto3's environment on A."""
+    bucket = f"b{uuid.uuid4().hex[:16]}"
+    for endpoint in (s3_server, s3_b):
+        s3_client(endpoint).create_bucket(Bucket=bucket)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return s3_server, s3_b, bucket
+
+
+B_SECRET = "secret-of-endpoint-b-do-not-leak"
+
+
+def to_b(b: str) -> dict[str, Any]:
+    """Aim's documented client config, for endpoint B."""
+    return {
+        "aws_access_key_id": "key-of-b",
+        "aws_secret_access_key": B_SECRET,
+        "endpoint_url": b,
+        "region_name": "us-east-1",
+        "config": {"retries": {"max_attempts": 3}},
+    }
+
+
+def objects(endpoint: str, bucket: str) -> dict[str, bytes]:
+    client = s3_client(endpoint)
+    listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
+
+
+@pytest.mark.parametrize(
+    "when", ["before enable()", "after enable()", "after set_artifacts_uri", "Aim's module"]
+)
+def test_aims_clientconfig_is_honoured(
+    when: str, endpoints: tuple[str, str, str], repo: str, tmp_path: Path
+) -> None:
+    a, b, bucket = endpoints
+    src = tmp_path / "ckpt"
+    write(src / "model.bin", b"weights")
+    write(src / "opt" / "state.bin", b"state")
+    if when == "before enable()":
+        integration.disable()
+        aims_config(**to_b(b))  # imported from Aim before enable(), as users do
+        integration.enable()
+    elif when == "after enable()":
+        aims_config(**to_b(b))
+    elif when == "Aim's module":
+        s3_storage.S3ArtifactStorage_clientconfig(**to_b(b))
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(f"s3://{bucket}/aim")
+    if when == "after set_artifacts_uri":
+        aims_config(**to_b(b))
+    run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")), block=True)
+    run.log_artifacts(str(src))
+    storage = registry.get_storage(run.artifacts_uri)
+    run.close()
+
+    on_b = objects(b, bucket)
+    prefix = f"aim/{run.hash}"
+    assert {k for k in on_b if not k.startswith(f"{prefix}/.aim-artifacts.d/")} == {
+        f"{prefix}/c.yaml",
+        f"{prefix}/ckpt/model.bin",
+        f"{prefix}/ckpt/opt/state.bin",
+        f"{prefix}/.aim-artifacts.json",  # the sidecar too
+    }
+    assert objects(a, bucket) == {}
+    b_options = {"key": "key-of-b", "secret": B_SECRET, "endpoint_url": b}
+    stored = aim_artifacts.Run(run.hash, artifacts_uri=f"s3://{bucket}/aim", **b_options)
+    assert stored.artifacts["ckpt/model.bin"].sha256 == sha256(b"weights")
+    # The credentials stay in memory: not in a stored object, Aim's repo, or a repr.
+    assert all(B_SECRET.encode() not in data for data in on_b.values())
+    for path in Path(repo).rglob("*"):
+        assert not path.is_file() or B_SECRET.encode() not in path.read_bytes()
+    assert B_SECRET not in repr(storage) + repr(storage.run) + repr(storage.run.location)
+
+
+def test_clientconfig_is_one_setting_and_disable_restores_aims(
+    endpoints: tuple[str, str, str], repo: str, tmp_path: Path
+) -> None:
+    a, b, bucket = endpoints
+    source = write(tmp_path / "c.yaml", b"a: 1")
+    aims_config(**to_b(b))  # Aim's call configures aim-artifacts' own Run as well
+    with aim_artifacts.Run(artifacts_uri=f"s3://{bucket}/ours") as ours:
+        ours.log_artifact(str(source), block=True)
+    assert f"ours/{ours.hash}/c.yaml" in objects(b, bucket)
+    assert aim_artifacts_s3.client_config()["endpoint_url"] == b
+
+    aim_artifacts.S3ArtifactStorage_clientconfig(endpoint_url=a)  # ours: Aim's as well
+    integration.disable()
+    assert s3_storage.S3ArtifactStorage_clientconfig is AIMS_OWN["clientconfig"]
+    assert s3_storage.S3ArtifactStorage_factory is AIMS_OWN["factory"]
+    aims_config(**to_b(b))  # Aim's own again: aim-artifacts keeps its setting
+    assert aim_artifacts_s3.client_config() == {"endpoint_url": a}
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(f"s3://{bucket}/plain")
+    run.log_artifact(str(source), block=True)  # plain Aim, through its own S3 storage
+    run.close()
+    assert f"plain/{run.hash}/c.yaml" in objects(b, bucket)
+    assert not [k for k in objects(b, bucket) if k.startswith(f"plain/{run.hash}/.aim")]
+
+
+# -- Aim's errors and Aim's registry ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_missing_credentials_raise_from_log_artifact(
+    block: bool, s3: dict[str, Any], s3_server: str, repo: str, tmp_path: Path
+) -> None:
+    aims_config(endpoint_url=s3_server, region_name="us-east-1")  # and no credentials anywhere
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(f"s3://{BUCKET}/aim")  # no request yet, as in Aim
+    with pytest.raises(InvalidCredentialsError, match="no usable S3 credentials"):
+        run.log_artifact(str(write(tmp_path / "c.yaml", b"a: 1")), block=block)
+    assert run.artifacts == {}
+    run.close()
+
+
+def test_registry_keeps_aims_lru_cache(s3_clientconfig: None, repo: str, tmp_path: Path) -> None:
+    registry.get_storage.cache_clear()
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri("s3://no-such-bucket/aim")
+    run.log_artifact(str(write(tmp_path / "a.yaml", b"a: 1")))
+    run.log_artifact(str(write(tmp_path / "b.yaml", b"b: 1")))
+    info = registry.get_storage.cache_info()
+    assert (info.hits, info.misses, info.maxsize, info.currsize) == (1, 1, 100, 1)
+    registry.get_storage.cache_clear()
+    assert registry.get_storage.cache_info().currsize == 0
+    with pytest.raises(UploadError) as failed:  # the run's uploads were not forgotten
+        run.close()
+    assert set(failed.value.failures) == {"a.yaml", "b.yaml"}
+
+
+# -- log_artifacts: Aim's names, one batch ------------------------------------------------------
+
+
+def test_log_artifacts_is_one_batch_with_aims_names(
+    repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    files = {"model.bin": b"w", "opt/state.bin": b"s", "opt/.hidden": b"h", "a/b/c.txt": b"c"}
+    for name, data in files.items():
+        write(tmp_path / "ckpt" / name, data)
+
+    def log_dir(store: str, name: str | None) -> tuple[dict[str, Any], list[str]]:
+        run = aim.Run(repo=repo)
+        run.set_artifacts_uri(store)
+        run.log_artifacts("ckpt", name=name, block=True)  # a relative path, as Aim records it
+        entries = sorted(os.listdir(f"{store.removeprefix('file://')}/{run.hash}"))
+        listed = {n: storage_of(a) for n, a in run.artifacts.items()}
+        run.close()
+        base = f"{store}/{run.hash}"
+        return {
+            n: {k: v.replace(base, "<base>") for k, v in a.items()} for n, a in listed.items()
+        }, entries
+
+    for name in (None, "weights"):
+        integration.disable()
+        by_aim, _ = log_dir(f"file://{tmp_path}/by-aim", name)
+        integration.enable()
+        through_us, entries = log_dir(f"file://{tmp_path}/through-us", name)
+        assert through_us == by_aim
+        prefix = name or "ckpt"
+        assert set(through_us) == {f"{prefix}/{n}" for n in files}
+        assert through_us[f"{prefix}/opt/state.bin"]["path"] == "ckpt/opt/state.bin"
+        assert [e for e in entries if e.startswith(".aim")] == [".aim-artifacts.d"]
+
+
+def test_log_artifacts_journal_has_one_entry(repo: str, tmp_path: Path) -> None:
+    for name in ("a.bin", "b/c.bin", "b/d.bin"):
+        write(tmp_path / "ckpt" / name, name.encode())
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(str(tmp_path / "store"))
+    run.log_artifacts(str(tmp_path / "ckpt"), block=True)
+    journal = tmp_path / "store" / run.hash / ".aim-artifacts.d"
+    assert len(list(journal.iterdir())) == 1  # one entry for the whole directory
+    run.close()
+    stored = aim_artifacts.Run(run.hash, artifacts_uri=str(tmp_path / "store")).artifacts
+    assert {n: a.sha256 for n, a in stored.items()} == {
+        f"ckpt/{n}": sha256(n.encode()) for n in ("a.bin", "b/c.bin", "b/d.bin")
+    }
+
+
+def test_log_artifacts_refuses_what_aim_ignores(repo: str, tmp_path: Path) -> None:
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(str(tmp_path / "store"))
+    with pytest.raises(SourceNotFoundError, match="no such file or directory"):
+        run.log_artifacts(str(tmp_path / "missing"))
+    with pytest.raises(SourceNotDirectoryError, match="is not a directory"):
+        run.log_artifacts(str(write(tmp_path / "c.yaml", b"a: 1")))
+    assert run.artifacts == {}
+    run.close()
+
+
+# -- reopened in another process ----------------------------------------------------------------
+
+CHILD = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import aim
+from aim_artifacts.integrations import aim as integration
+repo, run_hash, path, mode = sys.argv[1:]
+if not mode.startswith("plain aim"):
+    integration.enable()
+if mode == "log":
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(run_hash)
+    run.log_artifact(path + "/c.yaml")
+    run.log_artifacts(path + "/ckpt")
+    run.close()
+    print(json.dumps(run.hash))
+    sys.exit()
+if mode.endswith("read-only"):  # as `aim up` does: what read-only runs read is indexed
+    from aim.sdk.index_manager import RepoIndexManager
+    RepoIndexManager(aim.Repo(repo)).index(run_hash)
+run = aim.Run(run_hash, repo=repo, read_only=mode.endswith("read-only"))
+listed = {name: dict(a.storage.items()) for name, a in run.artifacts.items()}
+downloads = {}
+for name, artifact in run.artifacts.items():
+    if not mode.startswith("plain aim"):
+        try:
+            downloads[name] = artifact.download(path)
+        except Exception as exc:
+            downloads[name] = type(exc).__name__
+print(json.dumps({"listed": listed, "downloads": downloads}))
+"""
+
+
+def in_new_process(repo: str, run_hash: str, path: Path, mode: str) -> Any:
+    """What `aim.Run(run_hash)` lists and downloads (to `path`) in a new process (`mode`:
+    "[plain aim ]read-only" or "[plain aim ]writable"); or, for "log", the hash of a run
+    logging `path`'s files to the URI given as `run_hash`, the integration enabled."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, repo, run_hash, str(path), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_reopened_in_another_process_lists_as_aim_and_checks_downloads(
+    endpoints: tuple[str, str, str], repo: str, tmp_path: Path
+) -> None:
+    a, _, bucket = endpoints  # the environment on A: the children inherit it
+    files = {"c.yaml": b"a: 1", "ckpt/model.bin": os.urandom(10_000), "ckpt/x/y.bin": b"y"}
+    for name, data in files.items():
+        write(tmp_path / "src" / name, data)
+    run_hash = in_new_process(repo, f"s3://{bucket}/aim", tmp_path / "src", "log")
+
+    for mode in ("read-only", "writable"):
+        plain = in_new_process(repo, run_hash, tmp_path / "plain", f"plain aim {mode}")
+        assert set(plain["listed"]) == set(files)
+        seen = in_new_process(repo, run_hash, tmp_path / mode, mode)
+        assert seen["listed"] == plain["listed"]
+        assert {n: Path(p).read_bytes() for n, p in seen["downloads"].items()} == files
+        assert seen["downloads"]["ckpt/x/y.bin"] == str(tmp_path / mode / "ckpt/x/y.bin")
+    # Same size, other bytes: the download is refused.
+    s3_client(a).put_object(Bucket=bucket, Key=f"aim/{run_hash}/c.yaml", Body=b"a: 2")
+    tampered = in_new_process(repo, run_hash, tmp_path / "tampered", "read-only")
+    assert tampered["downloads"]["c.yaml"] == IntegrityError.__name__
+    assert not (tmp_path / "tampered" / "c.yaml").exists()
+
+
+def test_aims_safe_mode_covers_log_artifacts(
+    repo: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aim.ext.exception_resistant import disable_safe_mode, enable_safe_mode
+
+    run = aim.Run(repo=repo)
+    run.set_artifacts_uri(str(tmp_path / "store"))
+    enable_safe_mode()
+    try:
+        run.log_artifacts(str(tmp_path / "missing"))  # logged, as Aim's tracking calls are
+    finally:
+        disable_safe_mode()
+    assert "no such file or directory" in caplog.text
+    run.close()

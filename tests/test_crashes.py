@@ -106,6 +106,32 @@ def test_killed_upload_leaves_the_earlier_version_intact(target: Target, tmp_pat
     assert v2.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
 
 
+def test_killed_directory_upload_shows_and_records_nothing(target: Target, tmp_path: Path) -> None:
+    uri, options = target
+    with Run(artifacts_uri=uri, **options) as run:
+        run.log_bytes(b"x", "warmup")
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for i in range(12):  # enough to be staged where files are renamed into place
+        (ckpt / f"shard-{i:02d}.bin").write_bytes(os.urandom(MiB))
+
+    kill_in_the_middle(workers.log_until_killed, (run.hash, uri, options, str(ckpt), 4 * MiB))
+
+    again = Run(run.hash, artifacts_uri=uri, **options)
+    assert list(again.artifacts) == ["warmup"]
+    target.fs.invalidate_cache()
+    # none where files are staged; elsewhere only whole ones
+    for path in target.fs.find(f"{target.root}/{run.hash}/ckpt"):
+        assert target.fs.cat_file(path) == (ckpt / path.rsplit("/", 1)[1]).read_bytes()
+    again.repair()
+    target.fs.invalidate_cache()
+    found = target.fs.find(f"{target.root}/{run.hash}", withdirs=True)
+    names = [p.split(f"{run.hash}/", 1)[1] for p in found if f"{run.hash}/" in p]
+    assert [n for n in names if ".aim-artifacts-tmp-" in n] == []  # files and folders gone
+    arts = again.log_artifacts(ckpt, block=True)  # the next process can log it
+    assert len(arts) == 12 and again.verify().ok
+
+
 def test_killed_sidecar_update_loses_no_record(target: Target, tmp_path: Path) -> None:
     uri, options = target
     (tmp_path / "early.txt").write_text("early")

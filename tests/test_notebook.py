@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +22,41 @@ def run(tmp_path: Path) -> Run:
     return run
 
 
-def test_artifacts_render_as_an_escaped_table(run: Run) -> None:
+def test_artifacts_render_as_escaped_styled_rows(run: Run) -> None:
     html = run.artifacts._repr_html_()
-    assert html.count("<tr") == 3  # header and two rows
+    assert html.count('<div class="row file') == 2 and '<div class="row heads">' in html
     assert "ckpt/a.bin" in html and "1.5 KiB" in html and "&#34;epoch&#34;: 3" in html
-    assert "Download" not in html  # the page's links need its server
+    assert "Download" not in html and "<button" not in html  # the page's buttons need its server
     assert run.artifacts["ckpt/a.bin"].sha256[:12] in html  # type: ignore[index]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert HOSTILE not in html
 
 
-def test_notebook_and_page_share_the_table(run: Run) -> None:
+def test_each_display_styles_only_itself(run: Run) -> None:
+    first, second = run.artifacts._repr_html_(), run._repr_html_()
+    scopes = [re.search(r'<div id="(aim-artifacts-[0-9a-f]+)"', h) for h in (first, second)]
+    assert scopes[0] and scopes[1] and scopes[0].group(1) != scopes[1].group(1)
+    for html, scope in zip((first, second), scopes, strict=True):
+        rules = re.findall(r"^(#[^{]+)\{", html.split("<style>")[1].split("</style>")[0], re.M)
+        selectors = [s.strip() for rule in rules for s in rule.split(",")]
+        assert selectors and all(s.startswith(f"#{scope.group(1)}") for s in selectors)  # type: ignore[union-attr]
+
+
+def test_notebook_and_page_share_the_rows(run: Run) -> None:
     from starlette.testclient import TestClient
 
     from aim_artifacts.ui.app import create_app
 
-    page = TestClient(
-        create_app(run.location.uri.rsplit("/", 1)[0]), base_url="http://127.0.0.1"
-    ).get(f"/runs/{run.hash}")
+    client = TestClient(create_app(run.location.uri.rsplit("/", 1)[0]), base_url="http://127.0.0.1")
+    page = client.get(f"/runs/{run.hash}/rows?folder=ckpt").text
     notebook = run.artifacts._repr_html_()
     shared = [
-        line for line in notebook.splitlines() if line.startswith(("<table", '<td class="name"'))
+        line
+        for line in page.splitlines()
+        if line.startswith(('<span class="size"', '<span class="time"'))
     ]
-    assert len(shared) == 3  # the table, and a name cell per artifact
-    assert all(line in page.text for line in shared)
+    assert len(shared) == 2  # size and time cells of the one row, the same in both
+    assert all(line in notebook for line in shared)
 
 
 def test_run_and_artifact_render_too(run: Run) -> None:

@@ -46,24 +46,41 @@ def test_runs_page_lists_every_run_newest_first(local: tuple[TestClient, list[Ru
     assert api[0]["count"] == 2 and api[0]["size"] == 2 * 4096
 
 
-def test_run_page_shows_the_artifacts_card_escaped(local: tuple[TestClient, list[Run]]) -> None:
+def test_run_page_has_a_header_and_a_folder_tree_escaped(
+    local: tuple[TestClient, list[Run]],
+) -> None:
     client, runs = local
     page = client.get(f"/runs/{runs[0].hash}").text
-    assert "Artifacts (2)" in page
-    assert "ckpt/model.bin" in page and "2.0 KiB" in page
-    assert runs[0].artifacts["ckpt/model.bin"].sha256[:12] in page  # type: ignore[index]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert f"<code>{runs[0].hash}</code>" in page
+    assert f"store/{runs[0].hash}</code>" in page  # the run's URI
+    assert "<dd>2</dd>" in page and "<dd>4.0 KiB</dd>" in page  # count, total size
+    assert page.count(" UTC</dd>") == 2  # created, last logged
+    assert 'id="verify"' in page and 'id="filter"' in page and "Artifacts <span" in page
+    # The top level: two folders (one artifact each, with its size); the hostile name's "/"
+    # makes it a folder too, escaped.
+    assert 'data-folder="ckpt"' in page and "1 artifact<" in page and "2.0 KiB" in page
+    assert 'data-folder="&lt;script&gt;alert(1)&lt;"' in page
     assert HOSTILE not in page
-    assert 'id="filter"' in page and "Copy" in page
 
 
 def test_api_run_and_404s(local: tuple[TestClient, list[Run]]) -> None:
     client, runs = local
     data = client.get(f"/api/runs/{runs[0].hash}").json()
     assert [a["name"] for a in data["artifacts"]] == [HOSTILE, "ckpt/model.bin"]
-    assert client.get("/runs/ffffffffffffffffffffffff").status_code == 404
+    missing = client.get("/runs/ffffffffffffffffffffffff")
+    assert missing.status_code == 404
+    assert "404 &middot; Not Found" in missing.text and 'href="/static/app.css"' in missing.text
+    assert client.get("/nope").status_code == 404 and "Back to the runs" in client.get("/nope").text
+    api = client.get("/api/runs/ffffffffffffffffffffffff")
+    assert api.status_code == 404 and "no run" in api.json()["error"]
     assert client.get("/api/runs/../../etc").status_code == 404
     assert client.get(f"/runs/{runs[0].hash}/download/nope.bin").status_code == 404
+    assert client.get(f"/runs/{runs[0].hash}/preview/nope.bin").status_code == 404
+    bad = client.get(f"/api/runs/{runs[0].hash}/artifacts?cursor=nonsense")
+    assert bad.status_code == 400 and "cursor" in bad.json()["error"]
+    for limit in ("0", "1001", "x"):
+        bad = client.get(f"/api/runs/{runs[0].hash}/artifacts?limit={limit}")
+        assert bad.status_code == 400 and bad.json() == {"error": "limit: a number from 1 to 1000"}
 
 
 def test_download_streams_the_bytes(local: tuple[TestClient, list[Run]], tmp_path: Path) -> None:

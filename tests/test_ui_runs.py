@@ -42,8 +42,8 @@ def test_api_pages_follow_the_link_header(tmp_path: Path) -> None:
 def test_api_search_and_bad_queries(tmp_path: Path) -> None:
     client, newest_first = make_store(tmp_path, 3)
     part = newest_first[1][3:9].upper()
-    assert [r["hash"] for r in client.get(f"/api/runs?search={part}").json()] == [newest_first[1]]
-    for query in ("limit=0", "limit=1001", "limit=x", "after=nope", "after=1.a%2Fb"):
+    assert [r["hash"] for r in client.get(f"/api/runs?q={part}").json()] == [newest_first[1]]
+    for query in ("limit=0", "limit=1001", "limit=x", "cursor=nope", "cursor=1.a%2Fb"):
         assert client.get(f"/api/runs?{query}").status_code == 400, query
         assert client.get(f"/?{query}").status_code == 400, query
 
@@ -51,7 +51,7 @@ def test_api_search_and_bad_queries(tmp_path: Path) -> None:
 def test_page_rows_search_box_and_older_link(tmp_path: Path) -> None:
     client, newest_first = make_store(tmp_path, 3)
     page = client.get("/?limit=2").text
-    assert "Runs (3)" in page and 'name="search"' in page
+    assert "Runs (3)" in page and 'name="q"' in page
     for header in ("Created", "Last logged", "Artifacts", "Total size"):
         assert f"<th>{header}</th>" in page
     assert page.index(newest_first[0]) < page.index(newest_first[1])
@@ -64,7 +64,7 @@ def test_page_rows_search_box_and_older_link(tmp_path: Path) -> None:
 
 def test_page_search_is_escaped_and_says_when_nothing_matches(tmp_path: Path) -> None:
     client, _ = make_store(tmp_path, 1)
-    page = client.get("/", params={"search": "<script>x</script>"}).text
+    page = client.get("/", params={"q": "<script>x</script>"}).text
     assert "No run matches <code>&lt;script&gt;x&lt;/script&gt;</code>" in page
     assert "<script>x" not in page
 

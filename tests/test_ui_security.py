@@ -35,6 +35,13 @@ def routes(run_hash: str) -> list[str]:
         "/api/runs",
         f"/api/runs/{run_hash}",
         "/static/app.js",
+        # the run page's own requests, the comparison, the style sheet
+        f"/runs/{run_hash}/rows?folder=",
+        f"/runs/{run_hash}/rows?sort=size&order=desc&limit=1",
+        f"/runs/{run_hash}/preview/config.yaml",
+        f"/api/runs/{run_hash}/artifacts?limit=1",
+        f"/compare?a={run_hash}&b={run_hash}",
+        "/static/app.css",
     ]
 
 
@@ -55,9 +62,11 @@ def ui(uri: str, *args: str) -> Iterator[tuple[int, str | None]]:
         process.stderr.close()
 
 
-def get(port: int, path: str, host: str | None = None, **headers: str) -> http.client.HTTPResponse:
+def get(
+    port: int, path: str, host: str | None = None, method: str = "GET", **headers: str
+) -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", path, headers={"Host": host or f"127.0.0.1:{port}", **headers})
+    connection.request(method, path, headers={"Host": host or f"127.0.0.1:{port}", **headers})
     response = connection.getresponse()
     response.read()
     connection.close()
@@ -107,10 +116,36 @@ def test_every_response_carries_the_security_headers(store: tuple[str, str]) -> 
 def test_pages_have_no_inline_script_or_style(store: tuple[str, str]) -> None:
     uri, run_hash = store
     with ui(uri) as (port, _):
-        for path in ("/", f"/runs/{run_hash}"):
+        pages = ("/", f"/runs/{run_hash}", f"/compare?a={run_hash}&b={run_hash}")
+        fragments = (f"/runs/{run_hash}/rows?folder=", f"/runs/{run_hash}/preview/config.yaml")
+        for path in (*pages, *fragments, "/runs/ffffffffffffffffffffffff"):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.request("GET", path)
             html = connection.getresponse().read().decode()
             connection.close()
             assert "<style" not in html
             assert re.findall(r"<script(?![^>]*\bsrc=)", html) == []
+
+
+def test_verify_and_error_pages_are_guarded_and_carry_the_headers(store: tuple[str, str]) -> None:
+    uri, run_hash = store
+    verify = f"/api/runs/{run_hash}/verify"
+    with ui(uri) as (port, _):
+        assert get(port, verify, host=f"evil.example:{port}", method="POST").status == 400
+        for path, method, status in (
+            (verify, "POST", 200),
+            ("/runs/ffffffffffffffffffffffff", "GET", 404),
+            (f"/runs/{run_hash}/preview/nope.txt", "GET", 404),
+            (f"/api/runs/{run_hash}/artifacts?cursor=x", "GET", 400),
+        ):
+            response = get(port, path, method=method)
+            assert response.status == status, path
+            assert all(response.getheader(h) for h in HEADERS), path
+            assert response.getheader("x-content-type-options") == "nosniff"
+        # A page of another site can POST to 127.0.0.1 (its Host is ours): its Origin is not.
+        evil = get(port, verify, method="POST", Origin="http://evil.example")
+        assert evil.status == 403 and all(evil.getheader(h) for h in HEADERS)
+        assert get(port, verify, method="POST", Origin=f"http://127.0.0.1:{port}").status == 200
+    with ui(uri, "--host", "0.0.0.0") as (port, token):
+        assert get(port, verify, method="POST").status == 401
+        assert get(port, verify, method="POST", Authorization=f"Token {token}").status == 200

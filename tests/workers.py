@@ -37,8 +37,9 @@ def read_names(run_hash: str, uri: Any, options: dict[str, Any]) -> list[str]:
 def log_until_killed(
     run_hash: str, uri: Any, options: dict[str, Any], path: str, after: int, conn: Any
 ) -> None:
-    """Log `path` as ``model.bin`` and stop for good once `after` bytes have moved, telling
-    the parent through `conn`, which then kills this process (SIGKILL)."""
+    """Log `path` as ``model.bin`` (a directory: as ``ckpt``) and stop for good once `after`
+    bytes have moved, telling the parent through `conn`, which then kills this process
+    (SIGKILL)."""
     import threading
 
     from aim_artifacts import progress
@@ -54,9 +55,11 @@ def log_until_killed(
             threading.Event().wait()  # until killed
 
     progress.ProgressBar.add = add_then_stop  # type: ignore[method-assign]
-    Run(run_hash, artifacts_uri=uri, **options).log_artifact(
-        path, name="model.bin", block=True, progress=True
-    )
+    run = Run(run_hash, artifacts_uri=uri, **options)
+    if os.path.isdir(path):
+        run.log_artifacts(path, name="ckpt", block=True, progress=True)
+    else:
+        run.log_artifact(path, name="model.bin", block=True, progress=True)
 
 
 def fold_until_killed(

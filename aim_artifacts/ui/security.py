@@ -19,6 +19,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 TOKEN_COOKIE = "aim_artifacts_token"
 HEADERS = {
     "content-security-policy": (
@@ -43,9 +44,10 @@ def is_loopback(host: str) -> bool:
 
 
 class Guard:
-    """ASGI middleware: 400 for a `Host` not in `allowed_hosts`, 401 without `token` (when
-    one is set: ``?token=`` once, which sets a cookie, or ``Authorization: Token ...``), and
-    the security `HEADERS` on every response."""
+    """ASGI middleware: 400 for a `Host` not in `allowed_hosts`, 403 for a POST (or any
+    method that is not GET, HEAD or OPTIONS) sent by another site's page, 401 without
+    `token` (when one is set: ``?token=`` once, which sets a cookie, or
+    ``Authorization: Token ...``), and the security `HEADERS` on every response."""
 
     def __init__(self, app: App, allowed_hosts: Iterable[str], token: str | None) -> None:
         self.app = app
@@ -59,6 +61,9 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if _hostname(headers.get("host", "")) not in self.allowed:
             await _refuse(send, 400, "unknown Host header: this page answers its own address only")
+            return
+        if scope["method"] not in SAFE_METHODS and not _same_origin(headers):
+            await _refuse(send, 403, "a request that acts must come from this page itself")
             return
         set_cookie = False
         if self.token is not None:
@@ -86,6 +91,13 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _same_origin(headers: dict[str, str]) -> bool:
+    """False when a browser says the request comes from another site's page (its `Origin`
+    is not this `Host`): a page anywhere can send a form to 127.0.0.1."""
+    origin = headers.get("origin")
+    return origin is None or origin.split("://", 1)[-1].lower() == headers.get("host", "").lower()
 
 
 def _token(scope: Scope, headers: dict[str, str]) -> str | None:

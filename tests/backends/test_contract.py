@@ -140,6 +140,56 @@ def test_log_artifacts_names_files_like_aim(
         assert run.artifacts[name].sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
+@pytest.fixture
+def many_files_dir(tmp_path: Path) -> Path:
+    """More files than a batch needs to be staged, in nested folders."""
+    root = tmp_path / "many"
+    for i in range(12):
+        write(root / f"d{i % 3}" / f"f{i:02d}.bin", os.urandom(100 + i))
+    return root
+
+
+def test_log_artifacts_into_a_new_directory_lands_whole(
+    backend: Backend, many_files_dir: Path
+) -> None:
+    run = new_run(backend)
+    arts = run.log_artifacts(many_files_dir, block=True)
+    run.close()
+
+    sources = sorted(p for p in many_files_dir.rglob("*") if p.is_file())
+    expected = sorted(f"many/{p.relative_to(many_files_dir).as_posix()}" for p in sources)
+    assert sorted(a.name for a in arts) == expected
+    stored = [f for f in backend.files() if not f.split("/")[1].startswith(".aim-artifacts")]
+    assert stored == [f"{run.hash}/{name}" for name in expected]  # no temp file or folder left
+    for name in expected:
+        assert backend.read(f"{run.hash}/{name}") == (many_files_dir / name[5:]).read_bytes()
+    assert Run(run.hash, artifacts_uri=backend.uri, **backend.options).verify().ok
+
+
+def test_a_staged_directory_lands_file_by_file_when_its_name_was_taken_meanwhile(
+    backend: Backend,
+) -> None:
+    run = new_run(backend)
+    run.log_bytes(b"x", "warmup")  # the run directory exists
+    run.wait()
+    assert run.location is not None
+    storage, target = run.location.storage, run.location.join("ckpt")
+    stage = storage.stage(target)
+    assert (stage is None) == (storage.direct or storage.local)  # those write in place
+    if stage is None:
+        return
+    storage.write(f"{stage}/a.bin", b"ours a")
+    storage.write(f"{stage}/sub/b.bin", b"ours b")
+    storage.write(target + "/other.bin", b"theirs")  # another writer made the directory
+
+    storage.unstage(stage, target, ["a.bin", "sub/b.bin"])
+
+    assert backend.read(f"{run.hash}/ckpt/a.bin") == b"ours a"
+    assert backend.read(f"{run.hash}/ckpt/sub/b.bin") == b"ours b"
+    assert backend.read(f"{run.hash}/ckpt/other.bin") == b"theirs"
+    assert not [f for f in backend.files() if ".aim-artifacts-tmp-" in f]
+
+
 def test_log_artifacts_with_name_and_twice_does_not_nest(
     backend: Backend, checkpoint_dir: Path
 ) -> None:
