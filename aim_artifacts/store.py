@@ -98,7 +98,9 @@ class Store:
         URI is not a file; it need not exist yet.
 
         Raises:
-            EndpointUnreachableError, InvalidCredentialsError, NotAStoreError.
+            EndpointUnreachableError: no answer within that time.
+            InvalidCredentialsError: the credentials are refused.
+            NotAStoreError: the URI names a file.
         """
         self._base.check_store(must_exist=False)
 
