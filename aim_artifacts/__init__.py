@@ -12,6 +12,7 @@ from .errors import (
     EndpointUnreachableError,
     IntegrityError,
     InvalidCredentialsError,
+    InvalidCursorError,
     InvalidMetadataError,
     InvalidNameError,
     NoArtifactsURIError,
@@ -32,7 +33,7 @@ from .integrity import VerifyReport
 from .records import Artifact
 from .run import Run
 from .s3 import S3ArtifactStorage_clientconfig
-from .store import RunSummary, Store
+from .store import RunsPage, RunSummary, Store
 from .view import ENV_URI
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "EndpointUnreachableError",
     "IntegrityError",
     "InvalidCredentialsError",
+    "InvalidCursorError",
     "InvalidMetadataError",
     "InvalidNameError",
     "NoArtifactsURIError",
@@ -56,6 +58,7 @@ __all__ = [
     "RunClosedError",
     "RunNotFoundError",
     "RunSummary",
+    "RunsPage",
     "S3ArtifactStorage_clientconfig",
     "SidecarError",
     "SourceChangedError",

@@ -173,10 +173,16 @@ def log(
 @uri_argument
 @uri_option
 @json_option
+@click.option("--search", default="", help="Only runs whose hash contains this text.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="At most this many runs, the newest (default: all)."
+)
 @_one_line_errors
-def runs(store_uri: str | None, uri: str | None, as_json: bool) -> None:
+def runs(
+    store_uri: str | None, uri: str | None, as_json: bool, search: str, limit: int | None
+) -> None:
     """List the runs in the store, newest first."""
-    summaries = _store(uri, store_uri).summaries()
+    summaries = _store(uri, store_uri).page(search, limit=limit).runs
     if as_json:
         _print_json([s.to_dict() for s in summaries])
         return

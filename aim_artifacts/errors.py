@@ -7,6 +7,7 @@ working:
     AimArtifactsError
     ├── InvalidNameError (ValueError)           bad artifact name or run hash
     ├── InvalidMetadataError (ValueError)       metadata that is not a JSON object
+    ├── InvalidCursorError (ValueError)         not a cursor of a page of runs
     ├── SourceNotFoundError (FileNotFoundError) the file or directory to log is missing
     ├── SourceIsDirectoryError (IsADirectoryError)   log_artifact given a directory
     ├── SourceNotDirectoryError (NotADirectoryError) log_artifacts given a file
@@ -49,6 +50,7 @@ __all__ = [
     "EndpointUnreachableError",
     "IntegrityError",
     "InvalidCredentialsError",
+    "InvalidCursorError",
     "InvalidMetadataError",
     "InvalidNameError",
     "NoArtifactsURIError",
@@ -81,6 +83,10 @@ class InvalidNameError(AimArtifactsError, ValueError):
 
 class InvalidMetadataError(AimArtifactsError, ValueError):
     """User metadata that is not a JSON-serialisable object."""
+
+
+class InvalidCursorError(AimArtifactsError, ValueError):
+    """A cursor that no page of runs gave (`Store.page`'s ``after``)."""
 
 
 class SourceNotFoundError(AimArtifactsError, FileNotFoundError):

@@ -39,7 +39,7 @@ from .sidecar import (
 )
 from .transfer import store_bytes
 
-__all__ = ["JOURNAL_DIR", "SIDECAR_NAME", "Journal"]
+__all__ = ["JOURNAL_DIR", "SIDECAR_NAME", "Journal", "is_entry"]
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ JOURNAL_DIR = f"{RESERVED_PREFIX}.d"
 LOCK_NAME = f"{RESERVED_PREFIX}.lease"  # a directory (not the .lock file of 0.1)
 _ENTRY = re.compile(r"\d{20}-[0-9a-f]{12}\.json")
 _CAS_ATTEMPTS = 50
+
+
+def is_entry(name: str) -> bool:
+    """True if `name` (the last part of a path in `JOURNAL_DIR`) is a journal entry's."""
+    return bool(_ENTRY.fullmatch(name))
 
 
 class Journal:
@@ -79,10 +84,15 @@ class Journal:
         fs.invalidate_cache(self.location.path)
         return fs.exists(self.sidecar_path) or bool(self._entry_paths())
 
-    def load(self) -> RunState:
+    def load(self, entries: list[str] | None = None) -> RunState:
         """The run's state: journal entries first, then the sidecar (which a concurrent
-        compaction writes before it removes entries, so nothing falls between)."""
-        state = self._read_entries()[1]
+        compaction writes before it removes entries, so nothing falls between).
+
+        Args:
+            entries: the paths of the journal's entries, where the caller listed them
+                already (one listing for many runs); else they are listed now.
+        """
+        state = self._read_entries(listed=entries)[1]
         state.merge(self._read_sidecar())
         return state
 
@@ -136,15 +146,18 @@ class Journal:
 
     def _entry_paths(self) -> list[str]:
         names = self.location.storage.names(self.journal_path)
-        return sorted(f"{self.journal_path}/{n}" for n in names if _ENTRY.fullmatch(n))
+        return sorted(f"{self.journal_path}/{n}" for n in names if is_entry(n))
 
     def _read_entries(
-        self, known: RunState | None = None, mine: Collection[str] = ()
+        self,
+        known: RunState | None = None,
+        mine: Collection[str] = (),
+        listed: list[str] | None = None,
     ) -> tuple[list[str], RunState]:
-        """The journal's entries as (paths, their state merged with `known`). Entries named
-        in `mine` are not read (`known` has them); entries removed meanwhile by another
-        fold are skipped (the sidecar has them)."""
-        paths = self._entry_paths()
+        """The journal's entries (those `listed`, else listed now) as (paths, their state
+        merged with `known`). Entries named in `mine` are not read (`known` has them);
+        entries removed meanwhile by another fold are skipped (the sidecar has them)."""
+        paths = self._entry_paths() if listed is None else sorted(listed)
         state = RunState()
         if known is not None:
             state.merge(known)

@@ -26,7 +26,10 @@ exclusion            `lease.hold`: ``mkdir`` of a lock directory, probed to be e
                      lease a dead holder cannot keep; never an advisory lock
 "missing"            `is_missing`: FileNotFoundError, errno ENOENT on any OSError, HTTP 404/409,
                      FTP 550, however deep in the cause chain
-listing              `ls`: always with details, names made absolute
+listing              `ls`: always with details, names made absolute; `files`: every file below
+                     a directory with size and time, from fsspec's ``find`` (one paginated
+                     listing on object stores, a walk elsewhere), times read from whichever
+                     key the backend lists (`_TIME_KEYS`)
 ===================  ===========================================================================
 """
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import errno
 import functools
 import inspect
@@ -41,7 +45,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from fsspec.asyn import AsyncFileSystem
 from fsspec.callbacks import Callback
@@ -53,12 +57,21 @@ from fsspec.utils import tokenize
 from .errors import is_missing
 from .localfile import TEMP_PREFIX, atomic_local_file
 
-__all__ = ["TEMP_PREFIX", "Storage", "is_temp", "temp_root"]
+__all__ = ["TEMP_PREFIX", "FileInfo", "Storage", "is_temp", "temp_root"]
 
 SMALL = 8 * 2**20  # bytes written in one request (one PUT) on object stores
 LOCAL_WORKERS = 1  # uploads at once: local paths (measured fastest on 2 cores) ...
 SHARED_WORKERS = 16  # ... asynchronous clients (object stores; S3's pool sized to match) ...
 PER_THREAD_WORKERS = 4  # ... and clients with a connection per thread (SFTP, FTP, SMB, WebDAV)
+
+
+class FileInfo(NamedTuple):
+    """A file as a listing shows it."""
+
+    path: str
+    size: int
+    modified: float | None  # seconds since the epoch; None where the backend lists no time
+    tag: str  # changes when the file is rewritten: its ETag where listed, else size and time
 
 
 class Storage:
@@ -207,16 +220,26 @@ class Storage:
 
     def find(self, path: str) -> list[str]:
         """Every file below directory `path`, as full paths; ``[]`` if it does not exist."""
+        return [file.path for file in self.files(path)]
+
+    def files(self, path: str) -> list[FileInfo]:
+        """Every file below directory `path` with its size and time (fresh); ``[]`` if it
+        does not exist. Object stores list every key below a prefix in one paginated
+        listing (S3: a request per 1,000 keys); other backends walk the directories."""
         fs = self.origin  # metadata is read fresh, never from a read cache
         fs.invalidate_cache(path)
         try:
-            found = fs.find(path)
+            found = fs.find(path, detail=True)
         except Exception as exc:
             if is_missing(exc):
                 return []
             raise
         prefix = path.rstrip("/")
-        return [p if "/" in p else f"{prefix}/{p}" for p in found]
+        return [
+            _file_info(p if "/" in p else f"{prefix}/{p}", info)
+            for p, info in found.items()
+            if info.get("type", "file") != "directory"
+        ]
 
     def read(self, path: str) -> bytes | None:
         """The bytes of `path`, or None if it does not exist."""
@@ -467,6 +490,37 @@ def _absolute(entry: dict[str, Any], directory: str) -> dict[str, Any]:
     if "/" in name.rstrip("/"):
         return entry
     return {**entry, "name": f"{directory}/{name}" if directory else name}
+
+
+# Where each backend lists a file's modification time: s3fs, adlfs, local/SFTP/SMB/gcsfs,
+# webdav4, gcsfs's raw field, FTP (MLSD), memory (its only time). Never ``time``: atime.
+_TIME_KEYS = ("LastModified", "last_modified", "mtime", "modified", "updated", "modify", "created")
+
+
+def _file_info(path: str, info: dict[str, Any]) -> FileInfo:
+    modified = next((t for key in _TIME_KEYS if (t := _timestamp(info.get(key))) is not None), None)
+    size = int(info.get("size") or 0)
+    etag = info.get("ETag") or info.get("etag") or ""
+    return FileInfo(path, size, modified, f"{size}:{modified}:{etag}")
+
+
+def _timestamp(value: Any) -> float | None:
+    """Seconds since the epoch from a listed time: a datetime (naive ones are UTC), a
+    number, ISO 8601 text, or FTP's ``YYYYMMDDHHMMSS[.sss]``; None for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                value = dt.datetime.strptime(value.split(".")[0], "%Y%m%d%H%M%S")
+            except ValueError:
+                return None
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return aware.timestamp()
+    return None
 
 
 def _fresh_listing(fs: AbstractFileSystem) -> dict[str, bool]:

@@ -1,23 +1,35 @@
-"""`Store`: a base URI holding many runs."""
+"""`Store`: a base URI holding many runs; listed newest first, a page at a time.
+
+Listing costs what the backend's listing of the base costs, not a request per run: the runs,
+their order and their metadata files come from one recursive listing (`listing`); a page's
+summaries are read several runs at a time and reused while those files are unchanged.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Iterable
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
 
-from .errors import InvalidNameError, RunNotFoundError
-from .formatting import format_time
+from .errors import InvalidCursorError, InvalidNameError, RunNotFoundError, SidecarError
+from .formatting import format_time, parse_time
 from .journal import Journal
+from .listing import Listed, list_runs, load_states
 from .location import Location, resolve
 from .names import check_run_hash
-from .records import Artifact
 from .run import Run
+from .sidecar import RunState
+from .storage import SHARED_WORKERS
 
-__all__ = ["RunSummary", "Store"]
+__all__ = ["PAGE_SIZE", "RunSummary", "RunsPage", "Store"]
+
+PAGE_SIZE = 50  # runs on a page of the web page and `/api/runs`, unless asked otherwise
 
 
 @attrs.frozen
@@ -30,19 +42,6 @@ class RunSummary:
     count: int
     size: int  # bytes, all artifacts together
 
-    @classmethod
-    def of(cls, run_hash: str, artifacts: Iterable[Artifact]) -> RunSummary:
-        """The summary of the run `run_hash` holding `artifacts`."""
-        artifacts = list(artifacts)
-        times = [a.created_at for a in artifacts]
-        return cls(
-            run_hash,
-            min(times, default=None),
-            max(times, default=None),
-            len(times),
-            sum(a.size for a in artifacts),
-        )
-
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``aim-artifacts runs --json`` and ``/api/runs`` (times as in the
         sidecar, None for a run without artifacts)."""
@@ -53,6 +52,16 @@ class RunSummary:
             "count": self.count,
             "size": self.size,
         }
+
+
+@attrs.frozen
+class RunsPage:
+    """A page of runs, newest first: their summaries, how many runs matched in all, and
+    the cursor of the next page (None on the last)."""
+
+    runs: tuple[RunSummary, ...]
+    total: int
+    next: str | None
 
 
 class Store:
@@ -70,7 +79,11 @@ class Store:
             StoreNotFoundError: `must_exist` and nothing exists at the URI.
             NotAStoreError: the URI names a file.
         """
-        self._base: Location = resolve(base_uri, **storage_options)
+        self._base: Location = resolve(base_uri, pool_size=SHARED_WORKERS, **storage_options)
+        self._lock = threading.Lock()
+        self._listing: tuple[float, list[Listed]] = (-float("inf"), [])
+        self._summaries: dict[str, tuple[tuple[tuple[str, str], ...], RunSummary]] = {}
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, readers)
         if must_exist or self._base.storage.local:  # local: free to ask, and a common mistake
             self._base.check_store(must_exist=must_exist)
 
@@ -85,31 +98,97 @@ class Store:
         URI is not a file; it need not exist yet.
 
         Raises:
-            EndpointUnreachableError, InvalidCredentialsError, NotAStoreError.
+            EndpointUnreachableError: no answer within that time.
+            InvalidCredentialsError: the credentials are refused.
+            NotAStoreError: the URI names a file.
         """
         self._base.check_store(must_exist=False)
 
     def runs(self) -> list[str]:
-        """The hashes of the runs stored here, sorted."""
-        with self._base.storage_errors():
-            entries = self._base.storage.ls(self._base.path)
-            hashes = []
-            for entry in entries:
-                name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-                if entry["type"] != "directory" or not _is_run_hash(name):
-                    continue
-                if Journal(self._base.child(name), name).exists():
-                    hashes.append(name)
-        return sorted(hashes)
+        """The hashes of the runs stored here, sorted (one listing of the store)."""
+        return sorted(r.hash for r in self._list(max_age=0.0))
 
-    def summaries(self) -> list[RunSummary]:
-        """A summary of every run stored here, newest first."""
-        summaries = [
-            RunSummary.of(h, list(Run(h, artifacts_uri=self._base).artifacts.values()))
-            for h in self.runs()
-        ]
-        oldest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-        return sorted(summaries, key=lambda s: (s.created or oldest, s.hash), reverse=True)
+    def summaries(self, search: str = "") -> list[RunSummary]:
+        """A summary of every run stored here (whose hash contains `search`, ignoring
+        case), newest first: by the earliest time the backend lists among its files."""
+        return list(self.page(search, limit=None).runs)
+
+    def page(
+        self,
+        search: str = "",
+        *,
+        after: str | None = None,
+        limit: int | None = PAGE_SIZE,
+        max_age: float = 0.0,
+    ) -> RunsPage:
+        """Up to `limit` runs (None: all), newest first, whose hash contains `search`
+        (ignoring case), after the cursor `after` (a `RunsPage.next`); only these runs'
+        records are read. Runs stored meanwhile never shift a later page: a cursor names
+        where the previous page ended.
+
+        Args:
+            max_age: seconds a listing of the store may be reused (0: list it now).
+
+        Raises:
+            InvalidCursorError: `after` is not a cursor of this method.
+            ValueError: `limit` is below 1.
+        """
+        if limit is not None and limit < 1:
+            msg = f"limit must be at least 1, not {limit}"
+            raise ValueError(msg)
+        needle = search.lower()
+        runs = [r for r in self._list(max_age) if needle in r.hash.lower()]
+        start = 0
+        if after is not None:
+            key = _cursor_key(after)
+            start = next((i for i, r in enumerate(runs) if r.key < key), len(runs))
+        end = len(runs) if limit is None else start + limit
+        chosen = runs[start:end]
+        cursor = _cursor(chosen[-1]) if chosen and end < len(runs) else None
+        return RunsPage(tuple(self._summarise(chosen)), len(runs), cursor)
+
+    def _list(self, max_age: float) -> list[Listed]:
+        """The runs, newest first, from a listing at most `max_age` seconds old."""
+        with self._lock:
+            listed_at, runs = self._listing
+        if time.monotonic() - listed_at <= max_age:
+            return runs
+        with self._base.storage_errors():
+            runs = list_runs(self._base)
+        with self._lock:
+            self._listing = (time.monotonic(), runs)
+            hashes = {r.hash for r in runs}
+            for gone in self._summaries.keys() - hashes:
+                del self._summaries[gone]
+        return runs
+
+    def _summarise(self, runs: list[Listed]) -> list[RunSummary]:
+        """The summaries of `runs`, reading only those whose metadata files changed since
+        they were last read."""
+        with self._lock:
+            known = {r.hash: self._summaries.get(r.hash) for r in runs}
+        stale = [r for r in runs if (k := known[r.hash]) is None or k[0] != r.version]
+        states = load_states(self._base, stale, self._readers())
+        fresh = {
+            r.hash: (r.version, _summary(r.hash, state, where=self._base.child(r.hash).uri))
+            for r, state in zip(stale, states, strict=True)
+        }
+        with self._lock:
+            self._summaries.update(fresh)
+        summaries = {h: k[1] for h, k in (known | fresh).items() if k is not None}
+        return [summaries[r.hash] for r in runs]
+
+    def _readers(self) -> ThreadPoolExecutor | None:
+        """The threads that read runs' records, kept for the store's life (a file server's
+        client logs in once per thread); None where one thread reads fastest (local)."""
+        workers = self._base.storage.workers
+        if workers <= 1:
+            return None
+        with self._lock:
+            if self._pool is None or self._pool[0] != os.getpid():  # none after a fork
+                pool = ThreadPoolExecutor(workers, thread_name_prefix="aim-artifacts-listing")
+                self._pool = (os.getpid(), pool)
+            return self._pool[1]
 
     def run(self, run_hash: str) -> Run:
         """Open a stored run.
@@ -139,10 +218,48 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.uri!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"base": self._base}  # what was listed and read is this process's
 
-def _is_run_hash(name: str) -> bool:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["base"])  # type: ignore[misc]
+
+
+def _summary(run_hash: str, state: RunState, *, where: str) -> RunSummary:
+    """The summary of the run `run_hash` whose records are `state`.
+
+    Raises:
+        SidecarError: a record without a valid size or time (`where` says whose).
+    """
+    times, size = [], 0
+    for name, (_, record) in state.live().items():
+        try:
+            times.append(parse_time(record["created_at"]))
+            size += int(record["size"])
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"{where}: artifacts[{name!r}]: no valid size and created_at ({exc})"
+            raise SidecarError(msg) from exc
+    return RunSummary(
+        run_hash, min(times, default=None), max(times, default=None), len(times), size
+    )
+
+
+def _cursor(run: Listed) -> str:
+    return f"{run.stored}.{run.hash}"
+
+
+def _cursor_key(cursor: str) -> tuple[int, str]:
+    """The sort key a cursor names.
+
+    Raises:
+        InvalidCursorError: not a cursor.
+    """
+    stored, _, run_hash = cursor.partition(".")
     try:
-        check_run_hash(name)
+        check_run_hash(run_hash)
     except InvalidNameError:
-        return False
-    return True
+        stored = ""
+    if not stored.isdigit():
+        msg = f"{cursor!r} is not a cursor of a page of runs"
+        raise InvalidCursorError(msg)
+    return (int(stored), run_hash)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import Store
+from .. import InvalidCursorError, RunsPage, Store
 from ..display import render
 from ..formatting import human_size
 from .runpage import run_routes
@@ -27,6 +28,9 @@ from .security import LOOPBACK_HOSTS, Guard
 __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent.parent / "static"  # the page's CSS and script
+PAGE_SIZE = 50  # runs on a page, unless the query asks for another number ...
+MAX_PAGE_SIZE = 1000  # ... up to this many
+LISTING_MAX_AGE = 2.0  # seconds a listing of the store serves page loads before it is redone
 
 
 def create_app(
@@ -41,16 +45,48 @@ def create_app(
     is set, that carry it."""
     store = base_uri if isinstance(base_uri, Store) else Store(base_uri, **storage_options)
 
+    def list_runs(request: Request) -> tuple[str, RunsPage]:
+        """The page of runs the query asks for (``q``: part of a hash, ``cursor``, ``limit``,
+        as the run page's API names them): a listing is reused for `LISTING_MAX_AGE` s."""
+        query = request.query_params
+        search = query.get("q", "").strip()
+        try:
+            limit = int(query.get("limit", PAGE_SIZE))
+            if not 1 <= limit <= MAX_PAGE_SIZE:
+                raise ValueError(limit)
+        except ValueError as exc:
+            raise HTTPException(400, f"limit: a number from 1 to {MAX_PAGE_SIZE}") from exc
+        try:
+            listed = store.page(
+                search, after=query.get("cursor"), limit=limit, max_age=LISTING_MAX_AGE
+            )
+        except InvalidCursorError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return search, listed
+
     def page(name: str, **context: Any) -> HTMLResponse:
         return HTMLResponse(render(name, base_uri=store.uri, **context))
 
-    async def runs_page(request: Request) -> HTMLResponse:
-        summaries = store.summaries()
-        runs = [{**s.to_dict(), "size_text": human_size(s.size)} for s in summaries]
-        return page("runs.html", runs=runs)
+    def runs_page(request: Request) -> HTMLResponse:  # sync: Starlette runs it on a thread
+        search, listed = list_runs(request)
+        runs = [{**s.to_dict(), "size_text": human_size(s.size)} for s in listed.runs]
+        return page(
+            "runs.html",
+            runs=runs,
+            total=listed.total,
+            search=search,
+            newest=_url("/", q=search) if "cursor" in request.query_params else None,
+            older=listed.next and _url("/", q=search, cursor=listed.next),
+        )
 
-    async def runs_api(request: Request) -> JSONResponse:
-        return JSONResponse([s.to_dict() for s in store.summaries()])
+    def runs_api(request: Request) -> JSONResponse:
+        search, listed = list_runs(request)
+        headers = {"X-Total-Count": str(listed.total)}
+        if listed.next is not None:
+            limit = request.query_params.get("limit")
+            url = _url("/api/runs", q=search, cursor=listed.next, limit=limit)
+            headers["Link"] = f'<{url}>; rel="next"'
+        return JSONResponse([s.to_dict() for s in listed.runs], headers=headers)
 
     async def error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -71,3 +107,9 @@ def create_app(
         exception_handlers={HTTPException: error},
     )
     return Guard(app, allowed_hosts, token)
+
+
+def _url(path: str, **query: str | None) -> str:
+    """`path` with the query parameters that have a value."""
+    given = {k: v for k, v in query.items() if v}
+    return f"{path}?{urlencode(given)}" if given else path
