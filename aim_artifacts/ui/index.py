@@ -52,10 +52,10 @@ class RunIndex:
     logged) and, built on first use, the same records in each other sort order."""
 
     def __init__(self, artifacts: Iterable[Artifact]) -> None:
-        self.records = sorted(artifacts, key=lambda a: a.name)
+        self.records: list[Artifact] = sorted(artifacts, key=lambda a: a.name)
         self._names = [a.name for a in self.records]
-        self.count = len(self.records)
-        self.size = sum(a.size for a in self.records)
+        self.count: int = len(self.records)
+        self.size: int = sum(a.size for a in self.records)
         times = [a.created_at for a in self.records]
         self.created: dt.datetime | None = min(times, default=None)
         self.last_logged: dt.datetime | None = max(times, default=None)
