@@ -52,7 +52,7 @@ def test_page_rows_search_box_and_older_link(tmp_path: Path) -> None:
     client, newest_first = make_store(tmp_path, 3)
     page = client.get("/?limit=2").text
     assert "Runs (3)" in page and 'name="q"' in page
-    for header in ("Created", "Last logged", "Artifacts", "Total size"):
+    for header in ("Created (UTC)", "Last logged (UTC)", "Artifacts", "Total size"):
         assert f"<th>{header}</th>" in page
     assert page.index(newest_first[0]) < page.index(newest_first[1])
     assert newest_first[2] not in page
