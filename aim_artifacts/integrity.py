@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import time
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
-from . import s3
+from . import parts, s3
 from .errors import is_missing
+from .localfile import RESUMABLE_PREFIX
 from .location import Location
 from .names import RESERVED_PREFIX
 from .records import Artifact
@@ -18,6 +23,8 @@ from .transfer import Digest, hash_stream
 __all__ = ["VerifyReport", "leftovers", "remove_object", "repair", "verify"]
 
 log: logging.Logger = logging.getLogger(__name__)
+
+KEEP_RESUMABLE = dt.timedelta(days=1)  # resumable uploads younger than this survive `repair`
 
 
 @attrs.frozen
@@ -60,16 +67,26 @@ def verify(location: Location, records: Mapping[str, Artifact]) -> VerifyReport:
     return VerifyReport(verified, missing, changed, sorted(unrecorded))
 
 
-def repair(location: Location) -> list[str]:
+def repair(location: Location, keep_resumable: dt.timedelta = KEEP_RESUMABLE) -> list[str]:
     """Remove the temp files (and staged directories) killed processes left in the run
-    directory and abort its unfinished S3 multipart uploads; return what was removed or
-    aborted."""
-    removed = leftovers(location)
+    directory and abort its unfinished S3 multipart uploads, except resumable ones (local
+    temp files, uploads with a resume record) younger than `keep_resumable`; return what
+    was removed or aborted."""
+    cutoff = time.time() - keep_resumable.total_seconds()
+    removed = [name for name in leftovers(location) if not _resumable(location, name, cutoff)]
     location.storage.remove([location.join(name) for name in removed])
     for staged in {temp_root(name) for name in removed} - {*removed, None}:
         location.storage.remove_tree(location.join(str(staged)))
     if location.is_s3:
-        removed += s3.abort_incomplete_uploads(location.fs, location.path)
+        records = parts.load_resumes(location)
+        young = {resume.upload_id for resume in records.values() if resume.started > cutoff}
+
+        def keep(upload: Mapping[str, Any]) -> bool:
+            return upload["UploadId"] in young  # the record's clock: some servers fake theirs
+
+        removed += s3.abort_incomplete_uploads(location.fs, location.path, keep)
+        stale = [path for path, resume in records.items() if resume.upload_id not in young]
+        location.storage.remove(stale)  # their uploads were aborted just now, or are gone
     return removed
 
 
@@ -86,6 +103,17 @@ def leftovers(location: Location) -> list[str]:
     """Temp files (and files in staged directories) that a killed process left in the
     run directory (never artifacts)."""
     return sorted(n for n in _stored_names(location) if is_temp(n))
+
+
+def _resumable(location: Location, name: str, cutoff: float) -> bool:
+    """True if `name` is a local temp file the next attempt can continue, written after
+    `cutoff` (seconds since the epoch)."""
+    if not (location.storage.local and name.rsplit("/", 1)[-1].startswith(RESUMABLE_PREFIX)):
+        return False
+    try:
+        return os.stat(location.join(name)).st_mtime > cutoff
+    except FileNotFoundError:
+        return False
 
 
 def _stored_names(location: Location) -> list[str]:

@@ -1,18 +1,26 @@
-"""Local files that appear whole: written to a temp file beside the target, then renamed."""
+"""Local files that appear whole: written to a temp file beside the target, then renamed.
+
+A resumable temp file is named after its target and its source (path, size, mtime), so that
+the next attempt to write the same source there, from any process, finds it and continues;
+one of an older version of the source is removed.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
 from typing import IO
 
+from .errors import SourceChangedError
 from .names import RESERVED_PREFIX
 
-__all__ = ["TEMP_PREFIX", "atomic_local_file"]
+__all__ = ["RESUMABLE_PREFIX", "TEMP_PREFIX", "atomic_local_file", "resumable_local_file"]
 
 TEMP_PREFIX = f"{RESERVED_PREFIX}-tmp-"
+RESUMABLE_PREFIX = f"{TEMP_PREFIX}resume-"  # temp files the next attempt continues
 
 
 def _open_temp(path: str) -> tuple[str, int]:
@@ -39,3 +47,40 @@ def atomic_local_file(path: str) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+@contextlib.contextmanager
+def resumable_local_file(path: str, source: os.stat_result, source_path: str) -> Iterator[int]:
+    """A descriptor of a temp file (read-write) that appears at `path` when the block ends
+    without error. It continues the temp file an interrupted attempt to write the same source
+    (`source_path` with the status `source`) left, if any: the caller checks how much of it
+    is right. On error it stays, to be continued; `repair` removes it once it is old."""
+    directory = os.path.dirname(path)
+    prefix = f"{RESUMABLE_PREFIX}{_digest(path)}-"
+    identity = f"{os.path.abspath(source_path)}\0{source.st_size}\0{source.st_mtime_ns}"
+    name = f"{prefix}{_digest(identity)}"
+    with contextlib.suppress(FileNotFoundError):
+        for stale in os.listdir(directory):  # of another version of the source
+            if stale.startswith(prefix) and stale != name:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, stale))
+    temp = os.path.join(directory, name)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(temp, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(temp, flags, 0o666)
+    try:
+        yield fd
+    except SourceChangedError:  # what was copied is of no use to anyone
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

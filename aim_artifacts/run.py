@@ -8,6 +8,7 @@ the run stores, its artifacts, downloads, verification) is `view.RunView`.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
@@ -250,16 +251,18 @@ class Run(RunView):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def repair(self) -> list[str]:
+    def repair(self, *, keep_resumable: dt.timedelta = integrity.KEEP_RESUMABLE) -> list[str]:
         """Clean up after killed processes: remove leftover temp files, abort unfinished S3
-        multipart uploads below the run, and fold the journal into the sidecar.
+        multipart uploads below the run, and fold the journal into the sidecar. Uploads the
+        next attempt can resume (they have a resume record) are kept while they are younger
+        than `keep_resumable`.
 
         Returns:
             What was removed or aborted.
         """
         location = self._bound()
         with location.storage_errors():
-            removed = integrity.repair(location)
+            removed = integrity.repair(location, keep_resumable)
         self._catalog.fold()
         return removed
 

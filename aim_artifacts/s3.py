@@ -26,7 +26,7 @@ import copy
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fsspec.core import split_protocol
@@ -216,8 +216,12 @@ def _endpoint(fs: AbstractFileSystem) -> str:
     return str(endpoint or "(AWS default)")
 
 
-def abort_incomplete_uploads(fs: AbstractFileSystem, path: str) -> list[str]:
-    """Abort the multipart uploads left unfinished below `path`; return their keys.
+def abort_incomplete_uploads(
+    fs: AbstractFileSystem, path: str, keep: Callable[[Mapping[str, Any]], bool] | None = None
+) -> list[str]:
+    """Abort the multipart uploads left unfinished below `path`, except those `keep` (given
+    ``list_multipart_uploads``'s entry: ``Key``, ``UploadId``, ``Initiated``) says to keep;
+    return the keys aborted.
 
     Servers that cannot list multipart uploads (s3rver) have none to abort: logged, not raised.
     """
@@ -233,6 +237,8 @@ def abort_incomplete_uploads(fs: AbstractFileSystem, path: str) -> list[str]:
         return []
     aborted = []
     for upload in response.get("Uploads", []):
+        if keep is not None and keep(upload):
+            continue
         fs.call_s3(
             "abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
         )

@@ -1,7 +1,8 @@
 """Bytes in: local files and bytes to storage, hashed while they are copied.
 
 How an object appears whole is the `Storage`'s choice; this module picks the fastest way to
-feed it: one write for small files, the kernel's copy on local paths, the backend's own
+feed it: one write for small files, the kernel's copy on local paths, concurrent parts
+where the backend takes S3's multipart calls (`parts`: resumable), the backend's own
 transfer where it has one, else a stream. Large files are read once where the bytes pass
 through Python (one thread hashes while another writes), and hashed on a second thread
 where they do not, so hashing and copying overlap.
@@ -21,7 +22,9 @@ import attrs
 from fsspec.callbacks import Callback
 
 from .errors import SourceChangedError, SourceNotFoundError
+from .localfile import resumable_local_file
 from .location import Location
+from .parts import send_parts, takes_parts
 
 __all__ = [
     "Digest",
@@ -36,6 +39,7 @@ __all__ = [
 
 CHUNK = 8 * 2**20  # read size for large files; also the largest file read in one go
 PART = 16 * 2**20  # object-store write buffer (an S3 multipart part); s3fs's own is 50 MiB
+CONCURRENT_PART = 8 * 2**20  # a part sent beside others (`parts`): boto3's size
 MAX_PARTS = 9_000  # S3 allows 10,000 parts: stay below it for files of any size
 
 Progress = Callable[[int], object]  # called with the number of bytes just moved
@@ -49,10 +53,10 @@ class Digest:
     sha256: str
 
 
-def part_size(size: int) -> int:
-    """The write buffer for an object of `size` bytes: `PART`, or larger when the object
+def part_size(size: int, smallest: int = PART) -> int:
+    """The write buffer for an object of `size` bytes: `smallest`, or larger when the object
     would otherwise need more than `MAX_PARTS` parts."""
-    return max(PART, -(-size // MAX_PARTS))
+    return max(smallest, -(-size // MAX_PARTS))
 
 
 def store_bytes(location: Location, path: str, data: bytes) -> Digest:
@@ -87,11 +91,33 @@ def store_file(
             if progress:
                 progress(size)
             return stored
-        if storage.local:  # the kernel copies while a second thread hashes
-            with storage.open_write(path) as sink, _Hasher(source, size) as hasher:
-                copied = _kernel_copy(src.fileno(), sink.fileno(), size, progress)
+        if storage.local:  # the kernel copies while a second thread hashes; resumable
+            with (
+                resumable_local_file(path, before, source) as temp,
+                _Hasher(source, size) as hasher,
+            ):
+                done = _verified_length(src.fileno(), temp, size)
+                if progress and done:
+                    progress(done)
+                copied = done + _kernel_copy(src.fileno(), temp, size - done, progress)
                 stored = hasher.result(copied)
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
+        elif storage.direct and takes_parts(storage.fs):  # concurrent parts, resumable
+
+            def check_read(read: int) -> None:
+                _check_unchanged(source, before, os.fstat(src.fileno()), read)
+
+            sha256 = send_parts(
+                src,
+                location,
+                path,
+                source=source,
+                before=before,
+                part_size=part_size(size, CONCURRENT_PART),
+                check=check_read,
+                progress=progress,
+            )
+            stored = Digest(size, sha256)
         elif storage.direct or not storage.has_own_put:  # streamed, hashed on the way
             with storage.open_write(path, part_size(size)) as sink:
                 stored = copy_hashed(src, sink, progress, limit=size)
@@ -211,6 +237,22 @@ def hash_stream(f: IO[bytes], size: int | None = None) -> Digest:
 def _want(buffer: int, limit: int, done: int) -> int:
     """How many bytes to read next: a buffer's worth, or what remains below `limit`."""
     return buffer if limit < 0 else min(buffer, limit - done)
+
+
+def _verified_length(src_fd: int, dst_fd: int, size: int) -> int:
+    """How much of the file `dst_fd` (left by an interrupted copy) matches the start of
+    `src_fd`, in whole chunks; `dst_fd` is cut there and both are positioned there."""
+    have = min(os.fstat(dst_fd).st_size, size)
+    done = 0
+    while done < have:
+        want = min(CHUNK, have - done)
+        if os.pread(src_fd, want, done) != os.pread(dst_fd, want, done):
+            break
+        done += want
+    os.ftruncate(dst_fd, done)
+    os.lseek(src_fd, done, os.SEEK_SET)
+    os.lseek(dst_fd, done, os.SEEK_SET)
+    return done
 
 
 def _kernel_copy(src_fd: int, dst_fd: int, size: int, progress: Progress | None) -> int:

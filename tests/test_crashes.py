@@ -3,6 +3,7 @@ nothing acknowledged is lost, and repair() cleans up. Exit hooks finish pending 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import multiprocessing
@@ -92,7 +93,9 @@ def test_killed_upload_leaves_the_earlier_version_intact(target: Target, tmp_pat
         b"version one"
     )
     assert again.verify().ok  # leftovers are never artifacts
-    removed = again.repair()
+    if uri.startswith("s3://") or "://" not in uri:
+        assert again.repair() == []  # the killed upload can be resumed: kept a while
+    removed = again.repair(keep_resumable=dt.timedelta(0))
     assert len(removed) == 1
     if uri.startswith("s3://"):
         client = s3_client(options["endpoint_url"])

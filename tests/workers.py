@@ -117,3 +117,12 @@ def log_many_where_locks_are_granted_to_all(
     fcntl.lockf = fcntl.flock = lambda *args, **kwargs: None  # type: ignore[assignment]
     catalog.COMPACT_EVERY = 4  # type: ignore[attr-defined]
     log_many(run_hash, uri, {}, src_dir, tag, n)
+
+
+def log_file(run_hash: str, uri: Any, options: dict[str, Any], path: str, name: str) -> str:
+    """Reopen a run and log `path` as `name` (blocking); return the recorded sha256."""
+    run = Run(run_hash, artifacts_uri=uri, **options)
+    art = run.log_artifact(path, name=name, block=True)
+    run.close()
+    assert art.sha256 is not None
+    return art.sha256
