@@ -28,8 +28,10 @@ from .errors import (
     StoreNotFoundError,
     UnsupportedFormatError,
     UploadError,
+    UploadStoppedError,
 )
 from .integrity import VerifyReport
+from .preemption import finish_on_signal
 from .records import Artifact
 from .run import Run
 from .s3 import S3ArtifactStorage_clientconfig
@@ -70,5 +72,7 @@ __all__ = [
     "StoreNotFoundError",
     "UnsupportedFormatError",
     "UploadError",
+    "UploadStoppedError",
     "VerifyReport",
+    "finish_on_signal",
 ]

@@ -29,7 +29,8 @@ working:
     │   ├── InvalidCredentialsError (PermissionError)
     │   ├── EndpointUnreachableError (ConnectionError)
     │   └── ConcurrentUpdateError               the sidecar kept changing under us
-    └── UploadError (OSError)                   background uploads failed; see .failures
+    ├── UploadError (OSError)                   background uploads failed; see .failures
+    └── UploadStoppedError (InterruptedError)   stopped for a preemption; it can resume
 
 `is_missing` (not part of the tree, for the storage layer) recognises a backend's "no such
 file" however it is worded.
@@ -66,6 +67,7 @@ __all__ = [
     "StoreNotFoundError",
     "UnsupportedFormatError",
     "UploadError",
+    "UploadStoppedError",
 ]
 
 
@@ -233,3 +235,8 @@ _UNREACHABLE = {
     "ConnectTimeoutError",
 }
 _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+
+
+class UploadStoppedError(AimArtifactsError, InterruptedError):
+    """An upload stopped at a part boundary as the process is preempted; the next attempt
+    to log the same file under the same name resumes it."""

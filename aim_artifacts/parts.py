@@ -17,6 +17,7 @@ source aborts the stale upload and starts afresh.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import io
@@ -24,14 +25,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import IO, Any
 
 import attrs
 from fsspec.spec import AbstractFileSystem
 
-from .errors import SourceChangedError, is_missing
+from .errors import SourceChangedError, UploadStoppedError, is_missing
 from .location import Location
 from .names import RESERVED_PREFIX
 
@@ -42,7 +43,9 @@ __all__ = [
     "Resume",
     "load_resumes",
     "send_parts",
+    "stop_sending",
     "takes_parts",
+    "wait_idle",
 ]
 
 UPLOADS_DIR = f"{RESERVED_PREFIX}.uploads"  # resume records, beside the journal
@@ -50,6 +53,46 @@ MEMORY_BUDGET = 128 * 2**20  # part bytes in flight in this process, all uploads
 WINDOW = 16  # parts in flight per upload (S3's connection pool holds at least as many)
 SAVE_EVERY = 8  # acknowledged parts between two updates of the resume record
 _FORMAT = 1
+
+
+class _Senders:
+    """The uploads sending parts in this process, and the order to stop at a part boundary."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.stop = threading.Event()
+        self.changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        with self.changed:
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.active -= 1
+                self.changed.notify_all()
+
+
+_senders = _Senders()
+
+
+def wait_idle(until: float) -> bool:
+    """Wait until no upload sends parts or ``time.monotonic()`` reaches `until`; True if idle."""
+    with _senders.changed:
+        return _senders.changed.wait_for(
+            lambda: _senders.active == 0, timeout=max(0.0, until - time.monotonic())
+        )
+
+
+def stop_sending() -> None:
+    """Make every upload stop at its next part boundary, left resumable (it raises
+    `UploadStoppedError`), and new ones stop before their first part; returns once the
+    parts in flight have landed."""
+    _senders.stop.set()
+    with _senders.changed:
+        _senders.changed.wait_for(lambda: _senders.active == 0)
 
 
 def takes_parts(fs: AbstractFileSystem) -> bool:
@@ -140,14 +183,15 @@ def send_parts(
         started=time.time(),
     )
     records = _Records(location, path)
-    resume, stored = _resumable(upload, records, wanted)
-    try:
-        sha256, read, etags = _Sender(upload, resume, records, progress).send(src, stored)
-        check(read)
-    except SourceChangedError:
-        upload.abort(resume.upload_id)
-        records.remove()
-        raise
+    with _senders.sending():
+        resume, stored = _resumable(upload, records, wanted)
+        try:
+            sha256, read, etags = _Sender(upload, resume, records, progress).send(src, stored)
+            check(read)
+        except SourceChangedError:
+            upload.abort(resume.upload_id)
+            records.remove()
+            raise
     parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
     upload.call(
         "complete_multipart_upload", UploadId=resume.upload_id, MultipartUpload={"Parts": parts}
@@ -260,6 +304,9 @@ class _Sender:
         budget = _budget()
         try:
             while read < size:
+                if _senders.stop.is_set():
+                    msg = f"upload to {self._upload.key} stopped after {read} bytes: resumable"
+                    raise UploadStoppedError(msg)
                 want = min(part_size, size - read)
                 budget.acquire(want)
                 try:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from . import integrity
+from . import integrity, preemption
 from .batch import record_of, store_batch
 from .catalog import Catalog
 from .errors import (
@@ -292,6 +292,9 @@ class Run(RunView):
     def _check_open(self) -> None:
         if self._closed:
             msg = f"run {self.hash} is closed: it takes no more artifacts"
+            raise RunClosedError(msg)
+        if preemption.stopping():
+            msg = f"run {self.hash} takes no more artifacts: the process is being stopped"
             raise RunClosedError(msg)
 
     def _log_jobs(self, jobs: list[Job], *, block: bool, label: str | None) -> list[Artifact]:

@@ -17,7 +17,7 @@ from .errors import UploadError
 from .jobs import Job
 from .records import Artifact
 
-__all__ = ["Uploader", "close_at_exit", "upload_error"]
+__all__ = ["Uploader", "close_all", "close_at_exit", "upload_error"]
 
 T = TypeVar("T")
 Finish = Callable[[dict[str, T], dict[str, BaseException]], list[Artifact]]
@@ -161,7 +161,7 @@ def close_at_exit(run: _Closable) -> None:
     _open_at_exit.add(run)
 
 
-def _close_all_at_exit() -> None:
+def close_all() -> None:
     """Close the runs left open; report failures on stderr (nothing else would see them)."""
     for run in list(_open_at_exit):
         try:
@@ -173,4 +173,4 @@ def _close_all_at_exit() -> None:
 # Run before concurrent.futures shuts its pools down at exit (threading's exit hooks run in
 # reverse order of registration, and it registered on import, above): s3fs and aiohttp still
 # need to start threads while the last uploads and the sidecar fold complete.
-getattr(threading, "_register_atexit", atexit.register)(_close_all_at_exit)
+getattr(threading, "_register_atexit", atexit.register)(close_all)

@@ -8,6 +8,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import signal
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -256,3 +257,42 @@ def test_no_kill_point_yields_a_wrong_object_or_record(
     assert (again.name, again.size, again.sha256) == (src.name, len(data), art.sha256)
     uploads = client.list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads", [])
     assert uploads == []
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_the_upload_resumable_and_loses_no_record(
+    s3: dict[str, Any], s3_server: str, s3_requests: Middleware, tmp_path: Path
+) -> None:
+    uri = f"s3://{BUCKET}/preempt"
+    small, big = tmp_path / "config.yaml", tmp_path / "model.bin"
+    small.write_text("lr: 0.1\n")
+    sha256 = write_random(big, 512 * MiB)
+    total = math.ceil(512 * MiB / CONCURRENT_PART)
+    run = Run(artifacts_uri=uri, **s3)
+    run.close()
+    s3_requests.latency = 0.03  # a network's round trip: 512 MiB take longer than the deadline
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    args = (run.hash, uri, s3, str(small), str(big), child)
+    proc = ctx.Process(target=workers.log_until_terminated, args=args)
+    proc.start()
+    assert parent.poll(300), "the child never reached the middle"
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.join(timeout=120)
+    assert proc.exitcode == -signal.SIGTERM  # ended as SIGTERM ends a process
+
+    client = s3_client(s3_server)
+    key = f"preempt/{run.hash}/model.bin"
+    (upload,) = client.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    stored = len(client.list_parts(Bucket=BUCKET, Key=key, UploadId=upload["UploadId"])["Parts"])
+    assert 0 < stored < total
+    assert list(Run(run.hash, artifacts_uri=uri, **s3).artifacts) == ["config.yaml"]
+    s3_requests.latency = 0.0
+    s3_requests.requests.clear()
+
+    assert log_in_new_process(run.hash, uri, s3, str(big), "model.bin") == sha256
+
+    assert parts_sent(s3_requests) <= total - stored + 1
+    assert stored_sha256(s3_server, key) == sha256
+    assert sorted(Run(run.hash, artifacts_uri=uri, **s3).artifacts) == ["config.yaml", "model.bin"]

@@ -126,3 +126,29 @@ def log_file(run_hash: str, uri: Any, options: dict[str, Any], path: str, name: 
     run.close()
     assert art.sha256 is not None
     return art.sha256
+
+
+def log_until_terminated(
+    run_hash: str, uri: Any, options: dict[str, Any], small: str, big: str, conn: Any
+) -> None:
+    """With `finish_on_signal(SIGTERM, deadline=2)`: log `small`, then `big` as
+    ``model.bin``, telling the parent through `conn` once 64 MiB of it have gone up (the
+    parent then sends SIGTERM)."""
+    import signal
+
+    from aim_artifacts import finish_on_signal, progress
+
+    finish_on_signal(signal.SIGTERM, deadline=2.0)
+    add = progress.ProgressBar.add
+    moved = [0]
+
+    def add_and_tell(self: progress.ProgressBar, nbytes: int) -> None:
+        add(self, nbytes)
+        moved[0] += nbytes
+        if moved[0] >= 64 * 2**20 > moved[0] - nbytes:
+            conn.send("in the middle")
+
+    progress.ProgressBar.add = add_and_tell  # type: ignore[method-assign]
+    run = Run(run_hash, artifacts_uri=uri, **options)
+    run.log_artifact(small, block=True)
+    run.log_artifact(big, name="model.bin", block=True, progress=True)
