@@ -52,25 +52,33 @@ def atomic_local_file(path: str) -> Iterator[IO[bytes]]:
 @contextlib.contextmanager
 def resumable_local_file(path: str, source: os.stat_result, source_path: str) -> Iterator[int]:
     """A descriptor of a temp file (read-write) that appears at `path` when the block ends
-    without error. It continues the temp file an interrupted attempt to write the same source
+    without error. It continues a temp file an interrupted attempt to write the same source
     (`source_path` with the status `source`) left, if any: the caller checks how much of it
-    is right. On error it stays, to be continued; `repair` removes it once it is old."""
+    is right. On error it stays, to be continued; `repair` removes it once it is old.
+
+    A temp file is taken over by renaming it (atomic: two attempts never share one; one
+    still writing to it fails at its own rename, publishing nothing)."""
     directory = os.path.dirname(path)
     prefix = f"{RESUMABLE_PREFIX}{_digest(path)}-"
     identity = f"{os.path.abspath(source_path)}\0{source.st_size}\0{source.st_mtime_ns}"
-    name = f"{prefix}{_digest(identity)}"
-    with contextlib.suppress(FileNotFoundError):
-        for stale in os.listdir(directory):  # of another version of the source
-            if stale.startswith(prefix) and stale != name:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(directory, stale))
-    temp = os.path.join(directory, name)
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    same = f"{prefix}{_digest(identity)}-"
+    temp = os.path.join(directory, f"{same}{secrets.token_hex(8)}")
     try:
-        fd = os.open(temp, flags, 0o666)
-    except FileNotFoundError:
+        names = os.listdir(directory)
+    except FileNotFoundError:  # first file in this directory
         os.makedirs(directory, exist_ok=True)
-        fd = os.open(temp, flags, 0o666)
+        names = []
+    taken = False
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if not name.startswith(same):  # of another version of the source
+                os.unlink(os.path.join(directory, name))
+            elif not taken:
+                os.rename(os.path.join(directory, name), temp)
+                taken = True
+    fd = os.open(temp, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         yield fd
     except SourceChangedError:  # what was copied is of no use to anyone

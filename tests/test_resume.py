@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aim_artifacts import Run
+from aim_artifacts import Run, UploadError
 from aim_artifacts.localfile import RESUMABLE_PREFIX
 from aim_artifacts.parts import UPLOADS_DIR
 from aim_artifacts.transfer import CONCURRENT_PART
@@ -296,3 +296,17 @@ def test_sigterm_leaves_the_upload_resumable_and_loses_no_record(
     assert parts_sent(s3_requests) <= total - stored + 1
     assert stored_sha256(s3_server, key) == sha256
     assert sorted(Run(run.hash, artifacts_uri=uri, **s3).artifacts) == ["config.yaml", "model.bin"]
+
+
+def test_two_copies_of_one_source_to_one_name_never_publish_a_wrong_file(tmp_path: Path) -> None:
+    src = tmp_path / "model.bin"
+    sha256 = write_random(src, 48 * MiB)
+    run = Run(artifacts_uri=str(tmp_path / "store"), max_concurrency=2)
+    for _ in range(4):  # side by side: each may take over the other's temp file
+        run.log_artifact(src, name="model.bin")
+    with contextlib.suppress(UploadError):  # a copy whose temp file was taken over fails
+        run.wait()
+
+    stored = tmp_path / "store" / run.hash / "model.bin"
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha256
+    assert run.artifacts["model.bin"].sha256 == sha256
