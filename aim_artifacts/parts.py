@@ -182,40 +182,47 @@ def send_parts(
         upload_id="",
         started=time.time(),
     )
-    records = _Records(location, path)
+    records = _Records(upload, record_path(location, path))
     with _senders.sending():
-        resume, stored = _resumable(upload, records, wanted)
+        resume, stored, saving = _resumable(upload, records, wanted)
         try:
-            sha256, read, etags = _Sender(upload, resume, records, progress).send(src, stored)
+            sender = _Sender(upload, resume, records, progress, saving)
+            sha256, read, etags = sender.send(src, stored)
             check(read)
         except SourceChangedError:
             upload.abort(resume.upload_id)
             records.remove()
             raise
-    parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
-    upload.call(
-        "complete_multipart_upload", UploadId=resume.upload_id, MultipartUpload={"Parts": parts}
-    ).result()
-    records.remove()
+        parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+        upload.call(
+            "complete_multipart_upload",
+            UploadId=resume.upload_id,
+            MultipartUpload={"Parts": parts},
+        ).result()
+        records.remove()
     upload.fs.invalidate_cache(path)
     return sha256
 
 
-def _resumable(upload: _Upload, records: _Records, wanted: Resume) -> tuple[Resume, dict[int, str]]:
+def _resumable(
+    upload: _Upload, records: _Records, wanted: Resume
+) -> tuple[Resume, dict[int, str], Future[Any] | None]:
     """The upload to continue (the earlier attempt's, if it stored the same source and the
-    server still has it) and the parts the server holds; else a new upload, recorded."""
-    earlier = records.load()
-    if earlier is not None:
-        if earlier.same_source(wanted):
-            stored = upload.list_parts(earlier.upload_id)
-            if stored is not None:
-                return earlier, stored
-        else:  # the source changed, or is another file: what was sent is of no use
-            upload.abort(earlier.upload_id)
-    created = upload.call("create_multipart_upload").result()
-    resume = attrs.evolve(wanted, upload_id=created["UploadId"])
-    records.save(resume)
-    return resume, {}
+    server still has it) and the parts the server holds; else a new upload, and the future
+    of its resume record being saved. A new upload is started beside the record's read
+    (most uploads are new: one round trip less), and aborted if it is not needed."""
+    loading = records.load()
+    creating = upload.call("create_multipart_upload")
+    earlier = loading.result()
+    if earlier is not None and earlier.same_source(wanted):
+        stored = upload.list_parts(earlier.upload_id)
+        if stored is not None:
+            upload.abort(creating.result()["UploadId"])
+            return earlier, stored, None
+    elif earlier is not None:  # the source changed, or is another file: what was sent is lost
+        upload.abort(earlier.upload_id)
+    resume = attrs.evolve(wanted, upload_id=creating.result()["UploadId"])
+    return resume, {}, records.save(resume)
 
 
 class _Upload:
@@ -225,14 +232,29 @@ class _Upload:
         self.fs = fs
         self.bucket, self.key, _ = fs.split_path(path)
 
-    def call(self, method: str, **kwargs: Any) -> Future[Any]:
-        """Start ``method`` for this key; its future."""
-        return asyncio.run_coroutine_threadsafe(self._call(method, kwargs), self.fs.loop)
+    def call(self, method: str, key: str | None = None, **kwargs: Any) -> Future[Any]:
+        """Start ``method`` for this key (or `key`, in the same bucket); its future."""
+        coroutine = self._call(method, key or self.key, kwargs)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop)
 
-    async def _call(self, method: str, kwargs: dict[str, Any]) -> Any:
+    async def _call(self, method: str, key: str, kwargs: dict[str, Any]) -> Any:
         await self.fs.set_session()
         _send_bodies_whole(await self.fs.get_s3(self.bucket))
-        return await self.fs._call_s3(method, Bucket=self.bucket, Key=self.key, **kwargs)
+        return await self.fs._call_s3(method, Bucket=self.bucket, Key=key, **kwargs)
+
+    def read(self, key: str) -> Future[bytes | None]:
+        """Start reading the object `key` in the same bucket; None if it does not exist."""
+        return asyncio.run_coroutine_threadsafe(self._read(key), self.fs.loop)
+
+    async def _read(self, key: str) -> bytes | None:
+        try:
+            response = await self._call("get_object", key, {})
+        except FileNotFoundError:
+            return None
+        try:
+            return bytes(await response["Body"].read())
+        finally:
+            response["Body"].close()
 
     def list_parts(self, upload_id: str) -> dict[int, str] | None:
         """The parts stored for `upload_id` (number -> ETag), or None if it is gone."""
@@ -260,21 +282,32 @@ class _Upload:
 
 
 class _Records:
-    """The resume record of one upload, stored beside the run's journal."""
+    """The resume record of one upload, stored beside the run's journal (in its bucket)."""
 
-    def __init__(self, location: Location, path: str) -> None:
-        self._storage = location.storage
-        self.path = record_path(location, path)
+    def __init__(self, upload: _Upload, path: str) -> None:
+        self._upload = upload
+        self.key = upload.fs.split_path(path)[1]
 
-    def load(self) -> Resume | None:
-        raw = self._storage.read(self.path)
-        return Resume.from_json(raw) if raw is not None else None
+    def load(self) -> Future[Resume | None]:
+        """Start reading the record; its future (None: no record, or an unreadable one)."""
+        loaded: Future[Resume | None] = Future()
 
-    def save(self, resume: Resume) -> None:
-        self._storage.write(self.path, resume.to_json())
+        def parse(read: Future[bytes | None]) -> None:
+            if (exc := read.exception()) is not None:
+                loaded.set_exception(exc)
+            else:
+                raw = read.result()
+                loaded.set_result(Resume.from_json(raw) if raw is not None else None)
+
+        self._upload.read(self.key).add_done_callback(parse)
+        return loaded
+
+    def save(self, resume: Resume) -> Future[Any]:
+        """Start writing `resume`; its future."""
+        return self._upload.call("put_object", self.key, Body=resume.to_json())
 
     def remove(self) -> None:
-        self._storage.remove([self.path])
+        self._upload.call("delete_object", self.key).result()
 
 
 class _Sender:
@@ -287,11 +320,13 @@ class _Sender:
         resume: Resume,
         records: _Records,
         progress: Callable[[int], object] | None,
+        saving: Future[Any] | None,
     ) -> None:
         self._upload = upload
         self._resume = resume
         self._records = records
         self._progress = progress
+        self._saving = saving  # the resume record's last update, if one was started
         self._pending: dict[Future[Any], tuple[int, int]] = {}  # -> part number, bytes
         self._etags: dict[int, str] = {}
         self._saved = 0
@@ -331,6 +366,8 @@ class _Sender:
                 self._collect(block=len(self._pending) >= WINDOW)
             while self._pending:
                 self._collect(block=True)
+            if self._saving is not None:  # landed before the upload completes (and the
+                self._saving.result()  # record is removed): never a record left behind
         finally:
             if self._pending:  # a failure: let what is in flight land before raising
                 wait(list(self._pending))
@@ -351,9 +388,13 @@ class _Sender:
             number, size = self._pending.pop(future)
             self._etags[number] = future.result()["ETag"]
             self._report(size)
-        if len(self._etags) - self._saved >= SAVE_EVERY:
+        if len(self._etags) - self._saved >= SAVE_EVERY and (
+            self._saving is None or self._saving.done()  # one update at a time, in order
+        ):
+            if self._saving is not None:
+                self._saving.result()
             self._saved = len(self._etags)
-            self._records.save(attrs.evolve(self._resume, parts=dict(self._etags)))
+            self._saving = self._records.save(attrs.evolve(self._resume, parts=dict(self._etags)))
 
     def _report(self, size: int) -> None:
         if self._progress is not None:

@@ -270,7 +270,7 @@ def test_sigterm_leaves_the_upload_resumable_and_loses_no_record(
     total = math.ceil(512 * MiB / CONCURRENT_PART)
     run = Run(artifacts_uri=uri, **s3)
     run.close()
-    s3_requests.latency = 0.03  # a network's round trip: 512 MiB take longer than the deadline
+    s3_requests.latency = 1.0  # a slow network: 512 MiB take longer than the 2 s deadline
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
