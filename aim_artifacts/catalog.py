@@ -40,17 +40,25 @@ class Catalog:
         is checked now, not on first use).
 
         Raises:
-            ArtifactsURIAlreadySetError: the catalog is bound to another location.
+            ArtifactsURIAlreadySetError: the catalog is bound to another location, or to
+                this one with other storage options.
         """
         with self.lock:
             if self.location is not None:
-                if self.location.uri == location.uri:
-                    return
-                msg = (
-                    f"run {self.run_hash} already stores artifacts at {self.location.uri}; "
-                    "the artifacts URI is set once per run"
-                )
-                raise ArtifactsURIAlreadySetError(msg)
+                if self.location.uri != location.uri:
+                    msg = (
+                        f"run {self.run_hash} already stores artifacts at "
+                        f"{self.location.uri}; the artifacts URI is set once per run"
+                    )
+                    raise ArtifactsURIAlreadySetError(msg)
+                if self.location.storage_options != location.storage_options:
+                    msg = (
+                        f"run {self.run_hash} already stores artifacts at {self.location.uri}"
+                        " with other storage options; the artifacts URI and its options are"
+                        " set once per run"
+                    )
+                    raise ArtifactsURIAlreadySetError(msg)
+                return
             journal = Journal(location, self.run_hash)
             if load:
                 with location.storage_errors():

@@ -14,6 +14,8 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Any
 
 from fsspec.core import split_protocol, url_to_fs
@@ -146,23 +148,23 @@ class Location:
             TimeoutError: no answer in time.
         """
         seconds = float(os.environ.get(FIRST_ANSWER_ENV) or FIRST_ANSWER_TIMEOUT)
-        outcome: list[Any] = []
-        answered = threading.Event()
+        answer: Future[str | None] = Future()
 
         def call() -> None:
             try:
-                outcome.append(request())
+                answer.set_result(request())
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-                outcome.append(exc)
-            answered.set()
+                answer.set_exception(exc)
 
         threading.Thread(target=call, name="aim-artifacts-first-request", daemon=True).start()
-        if not answered.wait(seconds):  # `storage_errors` names the server
+        try:
+            return answer.result(timeout=seconds)
+        except FuturesTimeout:
+            if answer.done():  # the request's own timeout (the same class on 3.11)
+                raise
+            # `storage_errors` names the server
             msg = f"no answer within {seconds:g} s (${FIRST_ANSWER_ENV} sets how long to wait)"
-            raise TimeoutError(msg)
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return outcome[0]
+            raise TimeoutError(msg) from None
 
     def _missing_bucket(self) -> str | None:
         """After a failure on an object store (no root marker: paths start at a bucket): the

@@ -344,7 +344,8 @@ class Storage:
         with one rename of the directory, or file by file where that did not move them all
         (`path` was made meanwhile, or the backend's ``mv`` moves no directories)."""
         fs = self.fs
-        nested = f"{path}/{stage.rsplit('/', 1)[-1]}"  # where a move into `path` puts it
+        stage_name = stage.rsplit("/", 1)[-1]
+        nested = f"{path}/{stage_name}"  # where a move into an existing `path` puts it
         if names:
             moved = False
             with contextlib.suppress(Exception):
@@ -353,7 +354,7 @@ class Storage:
                 moved = True
             found = set(self.names(path))
             tops = {name.split("/", 1)[0] for name in names}
-            if moved and nested.rsplit("/", 1)[-1] not in found and tops <= found:
+            if moved and stage_name not in found and tops <= found:
                 return
             for name in names:
                 self._publish_staged([f"{stage}/{name}", f"{nested}/{name}"], f"{path}/{name}")

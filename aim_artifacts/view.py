@@ -7,7 +7,7 @@ from typing import Any
 
 from . import integrity
 from .catalog import Catalog
-from .errors import ArtifactsURIAlreadySetError, NoArtifactsURIError
+from .errors import NoArtifactsURIError
 from .integrity import VerifyReport
 from .location import Location, resolve
 from .records import Artifacts
@@ -56,17 +56,6 @@ class RunView:
         """
         pool_size = self._max_concurrency or SHARED_WORKERS
         base = resolve(uri, pool_size=pool_size, **storage_options)
-        current = self.location
-        if (
-            current is not None
-            and current.uri == base.child(self.hash).uri
-            and current.storage_options != base.storage_options
-        ):
-            msg = (
-                f"run {self.hash} already stores artifacts at {current.uri} with other "
-                "storage options; the artifacts URI and its options are set once per run"
-            )
-            raise ArtifactsURIAlreadySetError(msg)
         if base.storage.local:  # free to ask, and a common mistake
             base.check_store(must_exist=False)
         self._catalog.bind(base.child(self.hash), load=self._reopened)
