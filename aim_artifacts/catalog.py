@@ -10,9 +10,10 @@ from typing import Any
 
 from .download import RunDownloader
 from .errors import ArtifactsURIAlreadySetError
+from .gcpause import paused
 from .journal import Journal
 from .location import Location
-from .records import Artifact, Artifacts
+from .records import Artifact, Artifacts, from_stored
 from .sidecar import RunState
 
 __all__ = ["COMPACT_EVERY", "Catalog"]
@@ -82,7 +83,7 @@ class Catalog:
 
     def artifacts(self) -> Artifacts:
         """The live records by name (a copy, in name order)."""
-        with self.lock:
+        with self.lock, paused():
             return Artifacts(
                 (name, self._build(name, revision, raw))
                 for name, (revision, raw) in self._state.live().items()
@@ -151,6 +152,6 @@ class Catalog:
         built = self._built.get(name)
         if built is None or built[0] != revision:
             where = f"{self._bound().location.uri}/.aim-artifacts.json: artifacts[{name!r}]"
-            record = Artifact.from_dict(raw, where=where, downloader=self.downloader)
+            record = from_stored(raw, where=where, downloader=self.downloader)
             built = self._built[name] = (revision, record)
         return built[1]

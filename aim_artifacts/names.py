@@ -7,7 +7,14 @@ import secrets
 
 from .errors import InvalidNameError
 
-__all__ = ["RESERVED_PREFIX", "check_name", "check_run_hash", "join_name", "new_run_hash"]
+__all__ = [
+    "RESERVED_PREFIX",
+    "check_name",
+    "check_run_hash",
+    "is_valid_name",
+    "join_name",
+    "new_run_hash",
+]
 
 #: Names of the library's own files in a run directory start with this; artifacts can't.
 RESERVED_PREFIX = ".aim-artifacts"
@@ -49,6 +56,11 @@ def check_name(name: str) -> str:
         msg = f"invalid artifact name {name!r}: {problem}"
         raise InvalidNameError(msg)
     return name
+
+
+def is_valid_name(name: object) -> bool:
+    """True if `check_name` accepts `name` (checked without building a message)."""
+    return isinstance(name, str) and _problem(name) is None
 
 
 def join_name(prefix: str, relative: str) -> str:

@@ -12,7 +12,7 @@ import attrs
 
 from .errors import InvalidMetadataError, SidecarError
 from .formatting import format_time, parse_time
-from .names import check_name
+from .names import check_name, is_valid_name
 
 __all__ = ["Artifact", "Artifacts", "Downloader", "check_metadata"]
 
@@ -150,37 +150,81 @@ class Artifact:
         Raises:
             SidecarError: a key is missing or has a wrong value; the message says where.
         """
-        if not isinstance(data, Mapping):
-            msg = f"{where}: expected an object, got {type(data).__name__}"
-            raise SidecarError(msg)
-        values: dict[str, Any] = {}
-        for key, kind in (
-            ("name", str),
-            ("path", str),
-            ("uri", str),
-            ("size", int),
-            ("sha256", str),
-            ("created_at", str),
-            ("content_type", str),
-            ("metadata", dict),
-        ):
-            if key not in data:
-                msg = f"{where}.{key}: missing"
-                raise SidecarError(msg)
-            value = data[key]
-            if not isinstance(value, kind) or isinstance(value, bool):
-                msg = f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
-                raise SidecarError(msg)
-            values[key] = value
-        try:
-            values["created_at"] = parse_time(values["created_at"])
-            return cls(**values, downloader=downloader)
-        except ValueError as exc:
-            msg = f"{where}: {exc}"
-            raise SidecarError(msg) from exc
+        return _from_dict(cls, data, where, downloader, name_checked=False)
 
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r}, size={self.size}, uri={self.uri!r})"
+
+
+_MISSING: Any = object()
+_FIELDS = (  # a record's keys in the sidecar, and their JSON types
+    ("name", str),
+    ("path", str),
+    ("uri", str),
+    ("size", int),
+    ("sha256", str),
+    ("created_at", str),
+    ("content_type", str),
+    ("metadata", dict),
+)
+
+
+def from_stored(data: Any, *, where: str, downloader: Downloader | None) -> Artifact:
+    """`Artifact.from_dict` for a record the sidecar decoder passed: its name was checked
+    there (where it entered), so it is not checked again.
+
+    Raises:
+        SidecarError: a key is missing or has a wrong value; the message says where.
+    """
+    return _from_dict(Artifact, data, where, downloader, name_checked=True)
+
+
+def _from_dict(
+    cls: type[Artifact],
+    data: Any,
+    where: str,
+    downloader: Downloader | None,
+    *,
+    name_checked: bool,
+) -> Artifact:
+    if not isinstance(data, Mapping):
+        msg = f"{where}: expected an object, got {type(data).__name__}"
+        raise SidecarError(msg)
+    values: dict[str, Any] = {}
+    for key, kind in _FIELDS:
+        value = data.get(key, _MISSING)
+        if type(value) is not kind:  # the common case; else say exactly what is wrong
+            if value is _MISSING:
+                msg = f"{where}.{key}: missing"
+                raise SidecarError(msg)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                msg = f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
+                raise SidecarError(msg)
+        values[key] = value
+    try:
+        values["created_at"] = parse_time(values["created_at"])
+        if (  # what the validators check, without building their messages
+            cls is Artifact
+            and values["size"] >= 0
+            and _SHA256.fullmatch(values["sha256"])
+            and (name_checked or is_valid_name(values["name"]))
+        ):
+            return _assemble(values, downloader)
+        return cls(**values, downloader=downloader)  # the validators say what is wrong
+    except ValueError as exc:
+        msg = f"{where}: {exc}"
+        raise SidecarError(msg) from exc
+
+
+def _assemble(values: dict[str, Any], downloader: Downloader | None) -> Artifact:
+    """The record of `values` whose every field passed what its validator checks (the time
+    parsed as UTC): set directly, as attrs' own ``__init__`` does, without checking again."""
+    record = object.__new__(Artifact)
+    values["metadata"] = check_metadata(values["metadata"])  # the field's converter
+    for key, value in values.items():
+        object.__setattr__(record, key, value)
+    object.__setattr__(record, "_downloader", downloader)
+    return record
 
 
 class Artifacts(dict[str, Artifact]):
