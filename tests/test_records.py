@@ -71,7 +71,7 @@ def test_a_record_read_is_the_one_the_constructor_makes() -> None:
     ``Artifact(...)`` sets it (the metadata a copy)."""
     data = record()
     made = Artifact(**{**data, "created_at": WHEN})
-    for read in (Artifact.from_dict(data), from_stored(data, where="w", downloader=None)):
+    for read in (Artifact.from_dict(data), from_stored(data, sidecar="s", downloader=None)):
         assert attrs.asdict(read, recurse=False) == attrs.asdict(made, recurse=False)
         assert read.metadata is not data["metadata"]
 
@@ -79,18 +79,21 @@ def test_a_record_read_is_the_one_the_constructor_makes() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"size": -1}, r"^w: 'size' must be >= 0"),
-        ({"sha256": "xyz"}, r"^w: sha256 must be 64 lowercase hex"),
-        ({"created_at": "yesterday"}, r"^w: Invalid isoformat"),
+        ({"size": -1}, r"'size' must be >= 0"),
+        ({"sha256": "xyz"}, r"sha256 must be 64 lowercase hex"),
+        ({"created_at": "yesterday"}, r"Invalid isoformat"),
+        ({"metadata": None}, r"\.metadata: expected dict, got NoneType"),
     ],
 )
 def test_records_from_a_decoded_sidecar_are_checked_but_for_the_name(
     changes: dict[str, Any], message: str
 ) -> None:
-    """The sidecar's decoder checked the name; everything else is checked here."""
-    with pytest.raises(SidecarError, match=message):
-        from_stored(record(**changes), where="w", downloader=None)
-    assert from_stored(record(name="../x"), where="w", downloader=None).name == "../x"
+    """The sidecar's decoder checked the name; everything else is checked here, and the
+    error names the sidecar and the record."""
+    where = r"^s\.json: artifacts\['ckpt/model\.bin'\]"
+    with pytest.raises(SidecarError, match=where + ".*" + message):
+        from_stored(record(**changes), sidecar="s.json", downloader=None)
+    assert from_stored(record(name="../x"), sidecar="s.json", downloader=None).name == "../x"
 
 
 def test_missing_key_says_which() -> None:
