@@ -49,7 +49,7 @@ __all__ = [
 FORMAT_NAME = "aim-artifacts"
 MAJOR = 1
 FORMAT = f"{FORMAT_NAME}/{MAJOR}"
-_REVISION = re.compile(r"\d{20}-[0-9a-f]{12}")
+_REVISION = re.compile(r"[0-9]{20}-[0-9a-f]{12}")  # not \d: any Unicode digit
 
 Record = dict[str, Any]
 

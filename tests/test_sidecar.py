@@ -104,6 +104,10 @@ def test_entry_round_trip() -> None:
             r"^s: artifacts\['a//b'\]: invalid artifact name 'a//b': it has an empty part",
         ),
         ('{"format": "aim-artifacts/1", "deleted": {"../x": "r"}}', r"is not a revision"),
+        (  # Arabic-Indic digits are digits to \d, not in a revision
+            '{"format": "aim-artifacts/1", "deleted": {"a": "%s-aaaaaaaaaaaa"}}' % ("\u0660" * 20),
+            r"is not a revision",
+        ),
     ],
 )
 def test_corrupt_sidecars_say_where(text: str, message: str) -> None:
