@@ -4,7 +4,9 @@ Opening a run of 100,000 artifacts makes about a million objects (the parsed JSO
 records); the collections their allocations trigger traverse all of them again and again,
 which more than doubled the time such a run took to open. None of them form cycles, so
 holding the collector off loses nothing: it runs as usual once the last pause ends (pauses
-nest, and pauses in several threads end together).
+nest, and pauses in several threads end together). What was made meanwhile then joins the
+oldest generation, so that the next young collection does not traverse it all at once
+either (unless the application froze objects of its own with `gc.freeze`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def paused() -> Iterator[None]:
         with _PAUSES.lock:
             _PAUSES.count -= 1
             if _PAUSES.count == 0 and _PAUSES.was_enabled:
-                gc.freeze()  # what was made meanwhile joins the oldest generation, untraversed
-                gc.unfreeze()
+                if gc.get_freeze_count() == 0:  # else the application froze objects: keep them
+                    gc.freeze()  # what was made meanwhile joins the oldest generation,
+                    gc.unfreeze()  # not traversed by the next young collection
                 gc.enable()

@@ -76,3 +76,15 @@ def test_cycles_made_meanwhile_are_collected_later() -> None:
         del node
     gc.collect()
     assert alive() is None
+
+
+@pytest.mark.usefixtures("collector")
+def test_objects_the_application_froze_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused():
+            pass
+        assert gc.get_freeze_count() == frozen > 0
+    finally:
+        gc.unfreeze()
