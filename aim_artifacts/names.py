@@ -69,14 +69,13 @@ def join_name(prefix: str, relative: str) -> str:
 
 
 def _problem(name: str) -> str | None:
-    if (  # the common case at C speed: no part starts with '.', none is empty
-        name
-        and name[0] != "/"
-        and "/." not in f"/{name}"
+    if (  # the common case at C speed: printable, no part starts with '.', none is empty
+        name.isprintable()
+        and name[:1] not in ("", "/", ".")
+        and "/." not in name
         and "//" not in name
-        and not name.endswith("/")
+        and name[-1] != "/"
         and "\\" not in name
-        and not _CONTROL.search(name)
     ):
         return None
     if not name:
