@@ -7,7 +7,9 @@ its CSS and script) and a script's first page of the paged API (200 rows); media
 Against, in the same run: the plain way (the sidecar's bytes read and parsed with
 `json.loads`, nothing more), and reading the run through the library
 (`Store.run(hash).artifacts`, which any page must do once). Warm: the same requests again to
-the same server, within its cache's lifetime (a reload, the page's own requests).
+the same server, within its cache's lifetime (a reload, the page's own requests). Also the
+CPU times of a cold open in this process and of the plain way, which other load on the
+machine sways less than wall-clock times.
 
 The run's sidecar is written directly (a real sidecar of 100,000 records; the objects need
 not exist to open the page). ``--s3`` puts it on the S3 test server with `--latency` added
@@ -23,17 +25,21 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import s3fs
 from _common import Timing, moto_process, report, s3_client, time_runs, ui_process
+from starlette.testclient import TestClient
 
 from aim_artifacts import Store
 from aim_artifacts.formatting import format_time
 from aim_artifacts.sidecar import RunState, encode_sidecar, new_revision
+from aim_artifacts.ui.app import create_app
 
 RUN = "0123456789abcdef01234567"
+LOCAL = "http://127.0.0.1"  # the test client's base URL
 
 
 def make_run(base: Path, count: int) -> None:
@@ -58,7 +64,7 @@ def make_run(base: Path, count: int) -> None:
     (base / RUN / ".aim-artifacts.json").write_bytes(encode_sidecar(RUN, state))
 
 
-def first_open(client: httpx.Client, url: str) -> int:
+def first_open(client: httpx.Client | TestClient, url: str) -> int:
     """What a browser asks for to show the run page, then the API's first page; the bytes
     of the page."""
     page = client.get(f"{url}/runs/{RUN}")
@@ -68,6 +74,16 @@ def first_open(client: httpx.Client, url: str) -> int:
     assert all(a.status_code == 200 for a in assets)
     assert len(api.json()["artifacts"]) == 200
     return len(page.content)
+
+
+def cpu_times(fn: Callable[[], object], repeat: int) -> Timing:
+    """The CPU time of this process running `fn()`, `repeat` times."""
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        samples.append(time.process_time() - start)
+    return Timing(samples)
 
 
 def cold_opens(uri: str, env: dict[str, str], repeat: int) -> Timing:
@@ -115,6 +131,11 @@ def main() -> int:
         plain = time_runs(lambda _: json.loads(read_bytes()), args.repeat)
         read = time_runs(lambda _: Store(uri, **options).run(RUN).artifacts, args.repeat)
         cold = cold_opens(uri, env, args.repeat)
+        plain_cpu = cpu_times(lambda: json.loads(read_bytes()), args.repeat)
+        cpu = cpu_times(  # a new app each time, in this process: Starlette's test client
+            lambda: first_open(TestClient(create_app(uri, **options), base_url=LOCAL), ""),
+            args.repeat,
+        )
         with ui_process(uri, env) as url, httpx.Client(timeout=120) as client:
             size = first_open(client, url)
             warm = time_runs(lambda _: first_open(client, url), args.repeat * 2)
@@ -124,7 +145,10 @@ def main() -> int:
     print(f"read the run (Store.run(h).artifacts):    {read}")
     print(f"first open over HTTP, new server (cold):  {cold}")
     print(f"the same again, same server (warm):       {warm}")
+    print(f"CPU time: the plain way                   {plain_cpu}")
+    print(f"CPU time: a cold first open               {cpu}")
     report("cold first open / the plain read and parse", cold.median / plain.median, None)
+    report("  in CPU time", cpu.median / plain_cpu.median, None)
     ok = report("cold first open / reading the run", cold.median / read.median, 1.25)
     ok &= report("cold first open", cold.median, 1.0, unit=" s")
     ok &= report("warm first open", warm.median, 1.0, unit=" s")
