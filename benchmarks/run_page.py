@@ -8,8 +8,8 @@ Against, in the same run: the plain way (the sidecar's bytes read and parsed wit
 `json.loads`, nothing more), and reading the run through the library
 (`Store.run(hash).artifacts`, which any page must do once). Warm: the same requests again to
 the same server, within its cache's lifetime (a reload, the page's own requests). Also the
-CPU times of a cold open in this process and of the plain way, which other load on the
-machine sways less than wall-clock times.
+CPU times of a cold open in this process and of the plain way's `json.loads`, which other
+load on the machine sways less than wall-clock times.
 
 The run's sidecar is written directly (a real sidecar of 100,000 records; the objects need
 not exist to open the page). ``--s3`` puts it on the S3 test server with `--latency` added
@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import s3fs
@@ -39,7 +40,7 @@ from aim_artifacts.sidecar import RunState, encode_sidecar, new_revision
 from aim_artifacts.ui.app import create_app
 
 RUN = "0123456789abcdef01234567"
-LOCAL = "http://127.0.0.1"  # the test client's base URL
+T = TypeVar("T")
 
 
 def make_run(base: Path, count: int) -> None:
@@ -76,12 +77,13 @@ def first_open(client: httpx.Client | TestClient, url: str) -> int:
     return len(page.content)
 
 
-def cpu_times(fn: Callable[[], object], repeat: int) -> Timing:
-    """The CPU time of this process running `fn()`, `repeat` times."""
+def cpu_times(fn: Callable[[T], object], repeat: int, setup: Callable[[], T]) -> Timing:
+    """The CPU time of this process running ``fn(setup())``, `repeat` times, `setup` untimed."""
     samples = []
     for _ in range(repeat):
+        given = setup()
         start = time.process_time()
-        fn()
+        fn(given)
         samples.append(time.process_time() - start)
     return Timing(samples)
 
@@ -131,10 +133,11 @@ def main() -> int:
         plain = time_runs(lambda _: json.loads(read_bytes()), args.repeat)
         read = time_runs(lambda _: Store(uri, **options).run(RUN).artifacts, args.repeat)
         cold = cold_opens(uri, env, args.repeat)
-        plain_cpu = cpu_times(lambda: json.loads(read_bytes()), args.repeat)
-        cpu = cpu_times(  # a new app each time, in this process: Starlette's test client
-            lambda: first_open(TestClient(create_app(uri, **options), base_url=LOCAL), ""),
+        plain_cpu = cpu_times(json.loads, args.repeat, read_bytes)
+        cpu = cpu_times(  # a new app each time (made untimed, as a server starts) in this
+            lambda client: first_open(client, ""),  # process: Starlette's test client
             args.repeat,
+            lambda: TestClient(create_app(uri, **options), base_url="http://127.0.0.1"),
         )
         with ui_process(uri, env) as url, httpx.Client(timeout=120) as client:
             size = first_open(client, url)
@@ -145,7 +148,7 @@ def main() -> int:
     print(f"read the run (Store.run(h).artifacts):    {read}")
     print(f"first open over HTTP, new server (cold):  {cold}")
     print(f"the same again, same server (warm):       {warm}")
-    print(f"CPU time: the plain way                   {plain_cpu}")
+    print(f"CPU time: the plain way (json.loads)      {plain_cpu}")
     print(f"CPU time: a cold first open               {cpu}")
     report("cold first open / the plain read and parse", cold.median / plain.median, None)
     report("  in CPU time", cpu.median / plain_cpu.median, None)
