@@ -9,7 +9,9 @@ exit 2.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import os
 import secrets
 import socket
@@ -99,6 +101,29 @@ def _store(uri: str | None, positional: str | None = None) -> Store:
 
 def _uri(given: str | None) -> str:
     return given or os.environ.get(ENV_URI) or DEFAULT_URI
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}  # a duration's units, in seconds
+
+
+class _Duration(click.ParamType):
+    """A duration: a number and a unit (``s``, ``m``, ``h``, ``d``), e.g. ``12h``; or ``0``."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dt.timedelta):
+            return value
+        text = str(value).strip().lower()
+        number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "")
+        try:
+            seconds = float(number) * _UNITS.get(unit, 1)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0 and (unit or seconds == 0)):
+            msg = f"{value!r} is not a duration: a number and a unit (s, m, h, d), e.g. 12h"
+            self.fail(msg, param, ctx)
+        return dt.timedelta(seconds=seconds)
 
 
 # The options several commands share: click's decorators, typed loosely (click's own FC
@@ -283,10 +308,19 @@ def verify(store_uri: str | None, uri: str | None, run_hash: str, as_json: bool)
 @uri_argument
 @uri_option
 @run_option
+@click.option(
+    "--keep-resumable",
+    type=_Duration(),
+    help="Keep resumable uploads younger than this (e.g. 30m, 12h; 0: none; default: a day).",
+)
 @_one_line_errors
-def repair(store_uri: str | None, uri: str | None, run_hash: str) -> None:
+def repair(
+    store_uri: str | None, uri: str | None, run_hash: str, keep_resumable: dt.timedelta | None
+) -> None:
     """Clean up after killed processes: leftover temp files, unfinished uploads."""
-    for removed in _store(uri, store_uri).run(run_hash).repair():
+    run = _store(uri, store_uri).run(run_hash)
+    kept = {} if keep_resumable is None else {"keep_resumable": keep_resumable}
+    for removed in run.repair(**kept):
         click.echo(f"removed {removed}")
 
 

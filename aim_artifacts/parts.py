@@ -6,18 +6,28 @@ elsewhere. The caller's thread reads the file once, in order, hashing each part 
 read, while the filesystem's event loop sends up to `WINDOW` parts at once; the part bytes in
 flight in the whole process stay within `MEMORY_BUDGET`.
 
+Each part carries its sha256 (``ChecksumSHA256``, a signed header the server checks the
+body against), computed on the reading thread; so the part's body is sent unsigned
+(``UNSIGNED-PAYLOAD``, for UploadPart only) rather than hashed again by botocore's signer on
+the event loop, one part after another: the body is as authenticated as with payload signing.
+Where the client config asks for checksums only when required (servers without S3's
+flexible checksums), parts go without one, their payload signed.
+
 A resume record beside the journal (``.aim-artifacts.uploads/<hash of the path>.json``: the
-upload id, part size, the source's path, size and mtime, the ETag of each part acknowledged;
-never a credential) lets the next attempt to store the same source at the same path, from
-any process, list the parts already stored (ListParts), check each against the source (an S3
-part's ETag is the md5 of its bytes), send only the others and complete the upload. A changed
-source aborts the stale upload and starts afresh.
+upload id, part size, the source's path, size and mtime, the ETag and sha256 of each part
+acknowledged; never a credential) lets the next attempt to store the same source at the same
+path, from any process, list the parts already stored (ListParts), check each against the
+source (by the sha256 recorded or listed for that ETag, else by the md5 an S3 part's ETag is),
+send only the others and complete the upload. A changed source aborts the stale upload and
+starts afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import copy
 import hashlib
 import inspect
 import io
@@ -52,7 +62,9 @@ UPLOADS_DIR = f"{RESERVED_PREFIX}.uploads"  # resume records, beside the journal
 MEMORY_BUDGET = 128 * 2**20  # part bytes in flight in this process, all uploads together
 WINDOW = 16  # parts in flight per upload (S3's connection pool holds at least as many)
 SAVE_EVERY = 8  # acknowledged parts between two updates of the resume record
-_FORMAT = 1
+_FORMAT = 2  # 2: parts hold [ETag, sha256]; the upload checks each part's SHA256
+
+Part = tuple[str, str | None]  # a stored part's ETag and sha256 (base64), where known
 
 
 class _Senders:
@@ -112,16 +124,17 @@ class Resume:
     part_size: int
     upload_id: str
     started: float  # seconds since the epoch
-    parts: dict[int, str] = attrs.field(factory=dict)  # part number -> ETag, acknowledged
+    checksums: bool  # the parts carry their sha256 (the upload was created for SHA256)
+    parts: dict[int, Part] = attrs.field(factory=dict)  # part number -> acknowledged part
 
     def same_source(self, other: Resume) -> bool:
         """True if `other` stores the same source, cut the same way, at the same path."""
-        fields = ("path", "source", "size", "mtime_ns", "part_size")
+        fields = ("path", "source", "size", "mtime_ns", "part_size", "checksums")
         return all(getattr(self, f) == getattr(other, f) for f in fields)
 
     def to_json(self) -> bytes:
         data = attrs.asdict(self)
-        data["parts"] = {str(n): etag for n, etag in sorted(self.parts.items())}
+        data["parts"] = {str(n): list(part) for n, part in sorted(self.parts.items())}
         return json.dumps({"format": _FORMAT, **data}, sort_keys=True).encode()
 
     @classmethod
@@ -131,7 +144,7 @@ class Resume:
             data = json.loads(raw)
             if data.pop("format") != _FORMAT:
                 return None
-            data["parts"] = {int(n): str(etag) for n, etag in data["parts"].items()}
+            data["parts"] = {int(n): (str(e), c and str(c)) for n, (e, c) in data["parts"].items()}
             return cls(**data)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -181,19 +194,23 @@ def send_parts(
         part_size,
         upload_id="",
         started=time.time(),
+        checksums=upload.takes_checksums(),
     )
     records = _Records(upload, record_path(location, path))
     with _senders.sending():
         resume, stored, saving = _resumable(upload, records, wanted)
         try:
             sender = _Sender(upload, resume, records, progress, saving)
-            sha256, read, etags = sender.send(src, stored)
+            sha256, read, sent = sender.send(src, stored)
             check(read)
         except SourceChangedError:
             upload.abort(resume.upload_id)
             records.remove()
             raise
-        parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+        parts = [
+            {"PartNumber": n, "ETag": etag, **({"ChecksumSHA256": sha} if sha else {})}
+            for n, (etag, sha) in sorted(sent.items())
+        ]
         upload.call(
             "complete_multipart_upload",
             UploadId=resume.upload_id,
@@ -206,23 +223,34 @@ def send_parts(
 
 def _resumable(
     upload: _Upload, records: _Records, wanted: Resume
-) -> tuple[Resume, dict[int, str], Future[Any] | None]:
+) -> tuple[Resume, dict[int, Part], Future[Any] | None]:
     """The upload to continue (the earlier attempt's, if it stored the same source and the
     server still has it) and the parts the server holds; else a new upload, and the future
     of its resume record being saved. A new upload is started beside the record's read
     (most uploads are new: one round trip less), and aborted if it is not needed."""
     loading = records.load()
-    creating = upload.call("create_multipart_upload")
+    algorithm = {"ChecksumAlgorithm": "SHA256"} if wanted.checksums else {}
+    creating = upload.call("create_multipart_upload", **algorithm)
     earlier = loading.result()
     if earlier is not None and earlier.same_source(wanted):
-        stored = upload.list_parts(earlier.upload_id)
-        if stored is not None:
+        listed = upload.list_parts(earlier.upload_id)
+        if listed is not None:
             upload.abort(creating.result()["UploadId"])
-            return earlier, stored, None
+            return earlier, _known(listed, earlier.parts), None
     elif earlier is not None:  # the source changed, or is another file: what was sent is lost
         upload.abort(earlier.upload_id)
     resume = attrs.evolve(wanted, upload_id=creating.result()["UploadId"])
     return resume, {}, records.save(resume)
+
+
+def _known(listed: dict[int, Part], recorded: dict[int, Part]) -> dict[int, Part]:
+    """The parts `listed` by the server, each with its sha256 where the server gave it, or
+    where the record holds the same ETag with a sha256 (the part it acknowledged)."""
+    known = {}
+    for number, (etag, sha) in listed.items():
+        etag_then, sha_then = recorded.get(number, ("", None))
+        known[number] = (etag, sha or (sha_then if etag_then == etag else None))
+    return known
 
 
 class _Upload:
@@ -239,8 +267,18 @@ class _Upload:
 
     async def _call(self, method: str, key: str, kwargs: dict[str, Any]) -> Any:
         await self.fs.set_session()
-        _send_bodies_whole(await self.fs.get_s3(self.bucket))
+        _send_parts_as_checked(await self.fs.get_s3(self.bucket))
         return await self.fs._call_s3(method, Bucket=self.bucket, Key=key, **kwargs)
+
+    def takes_checksums(self) -> bool:
+        """False where the client config computes checksums only when an operation requires
+        them (``request_checksum_calculation="when_required"``: servers without them)."""
+        return asyncio.run_coroutine_threadsafe(self._takes_checksums(), self.fs.loop).result()
+
+    async def _takes_checksums(self) -> bool:
+        await self.fs.set_session()
+        config = (await self.fs.get_s3(self.bucket)).meta.config
+        return getattr(config, "request_checksum_calculation", None) != "when_required"
 
     def read(self, key: str) -> Future[bytes | None]:
         """Start reading the object `key` in the same bucket; None if it does not exist."""
@@ -256,9 +294,10 @@ class _Upload:
         finally:
             response["Body"].close()
 
-    def list_parts(self, upload_id: str) -> dict[int, str] | None:
-        """The parts stored for `upload_id` (number -> ETag), or None if it is gone."""
-        parts: dict[int, str] = {}
+    def list_parts(self, upload_id: str) -> dict[int, Part] | None:
+        """The parts stored for `upload_id` (number -> ETag and sha256, if the server gives
+        it), or None if it is gone."""
+        parts: dict[int, Part] = {}
         marker = 0
         while True:
             try:
@@ -267,7 +306,8 @@ class _Upload:
                 if is_missing(exc):  # completed or aborted since
                     return None
                 raise
-            parts.update({p["PartNumber"]: p["ETag"] for p in page.get("Parts", [])})
+            for p in page.get("Parts", []):
+                parts[p["PartNumber"]] = (p["ETag"], p.get("ChecksumSHA256"))
             if not page.get("IsTruncated"):
                 return parts
             marker = int(page["NextPartNumberMarker"])
@@ -312,7 +352,11 @@ class _Records:
 
 class _Sender:
     """Reads a source part by part on the caller's thread, hashing it, and sends each part
-    the server does not hold yet, `WINDOW` at once within the process's memory budget."""
+    the server does not hold yet, `WINDOW` at once within the process's memory budget.
+
+    While the reader checks parts the server holds (a resumed upload), the window is kept
+    busy with the parts it lacks further on, read by offset; the reader reads those again,
+    in order, for the file's sha256 only."""
 
     def __init__(
         self,
@@ -327,16 +371,19 @@ class _Sender:
         self._records = records
         self._progress = progress
         self._saving = saving  # the resume record's last update, if one was started
-        self._pending: dict[Future[Any], tuple[int, int]] = {}  # -> part number, bytes
-        self._etags: dict[int, str] = {}
+        self._pending: dict[Future[Any], tuple[int, int, str | None]] = {}  # -> number, bytes, sha
+        self._parts: dict[int, Part] = {}
         self._saved = 0
+        self._budget = _budget()
+        self._ahead: set[int] = set()  # parts sent ahead of the reader
+        self._cursor = 0  # the last part considered for sending ahead
 
-    def send(self, src: IO[bytes], stored: dict[int, str]) -> tuple[str, int, dict[int, str]]:
+    def send(self, src: IO[bytes], stored: dict[int, Part]) -> tuple[str, int, dict[int, Part]]:
         """Send `src` (up to the resume record's size); its sha256, the bytes read, and the
-        ETag of every part."""
+        ETag and sha256 of every part."""
         digest = hashlib.sha256()
         part_size, size, read, number = self._resume.part_size, self._resume.size, 0, 0
-        budget = _budget()
+        budget = self._budget
         try:
             while read < size:
                 if _senders.stop.is_set():
@@ -355,15 +402,8 @@ class _Sender:
                 number += 1
                 read += len(chunk)
                 digest.update(chunk)  # hashlib releases the GIL: parts go up meanwhile
-                etag = stored.get(number)
-                if etag is not None and _same(etag, chunk):
-                    budget.release(want)
-                    self._etags[number] = etag
-                    self._report(len(chunk))
-                else:
-                    self._start(number, chunk, budget, want)
+                self._take(src, number, chunk, stored, want)
                 del chunk
-                self._collect(block=len(self._pending) >= WINDOW)
             while self._pending:
                 self._collect(block=True)
             if self._saving is not None:  # landed before the upload completes (and the
@@ -371,45 +411,124 @@ class _Sender:
         finally:
             if self._pending:  # a failure: let what is in flight land before raising
                 wait(list(self._pending))
-        return digest.hexdigest(), read, self._etags
+        return digest.hexdigest(), read, self._parts
 
-    def _start(self, number: int, chunk: bytes, budget: _Budget, want: int) -> None:
+    def _take(
+        self,
+        src: IO[bytes],
+        number: int,
+        chunk: bytes,
+        stored: dict[int, Part],
+        want: int,
+    ) -> None:
+        """Send part `number` unless it went ahead or the server holds it (then, send the
+        parts it lacks further on meanwhile); the `want` bytes of budget taken for it are
+        given back once it is done with."""
+        budget = self._budget
+        if number in self._ahead:
+            budget.release(want)
+            return
+        sha = self._sha256(chunk)
+        part = stored.get(number)
+        if part is not None and _holds(part, chunk, sha):
+            budget.release(want)
+            self._parts[number] = (part[0], sha)
+            self._report(len(chunk))
+        else:
+            while len(self._pending) >= WINDOW:
+                self._collect(block=True)
+            self._start(number, chunk, sha, want)
+        self._collect(block=False)
+        if part is not None:
+            self._send_ahead(src, number, stored)
+
+    def _send_ahead(self, src: IO[bytes], number: int, stored: dict[int, Part]) -> None:
+        """Start the parts after `number` the server lacks while the window and the budget
+        have room, leaving a part's room for the reader."""
+        part_size, size = self._resume.part_size, self._resume.size
+        candidate = max(self._cursor, number) + 1
+        while len(self._pending) < WINDOW - 1 and not _senders.stop.is_set():
+            while candidate in stored:
+                candidate += 1
+            offset = (candidate - 1) * part_size
+            want = min(part_size, size - offset)
+            if want <= 0 or not self._budget.try_acquire(want, leave=part_size):
+                return
+            chunk = os.pread(src.fileno(), want, offset)
+            if len(chunk) != want:  # shorter than it was: the reader sees it and stops
+                self._budget.release(want)
+                return
+            self._start(candidate, chunk, self._sha256(chunk), want)
+            self._ahead.add(candidate)
+            self._cursor = candidate
+            candidate += 1
+
+    def _sha256(self, chunk: bytes) -> str | None:
+        """The part's sha256 as S3 takes it (base64), if the upload's parts carry it."""
+        if not self._resume.checksums:
+            return None
+        return base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+
+    def _start(self, number: int, chunk: bytes, sha: str | None, want: int) -> None:
+        checksum = {"ChecksumSHA256": sha} if sha else {}
         future = self._upload.call(
-            "upload_part", PartNumber=number, UploadId=self._resume.upload_id, Body=chunk
+            "upload_part",
+            PartNumber=number,
+            UploadId=self._resume.upload_id,
+            Body=chunk,
+            **checksum,
         )
+        budget = self._budget
         future.add_done_callback(lambda _: budget.release(want))
-        self._pending[future] = (number, len(chunk))
+        self._pending[future] = (number, len(chunk), sha)
 
     def _collect(self, *, block: bool) -> None:
         """Take the parts that landed (waiting for one if `block`); raise a failed one's error."""
         if block:
             wait(list(self._pending), return_when=FIRST_COMPLETED)
         for future in [f for f in self._pending if f.done()]:
-            number, size = self._pending.pop(future)
-            self._etags[number] = future.result()["ETag"]
+            number, size, sha = self._pending.pop(future)
+            self._parts[number] = (future.result()["ETag"], sha)
             self._report(size)
-        if len(self._etags) - self._saved >= SAVE_EVERY and (
+        if len(self._parts) - self._saved >= SAVE_EVERY and (
             self._saving is None or self._saving.done()  # one update at a time, in order
         ):
             if self._saving is not None:
                 self._saving.result()
-            self._saved = len(self._etags)
-            self._saving = self._records.save(attrs.evolve(self._resume, parts=dict(self._etags)))
+            self._saved = len(self._parts)
+            self._saving = self._records.save(attrs.evolve(self._resume, parts=dict(self._parts)))
 
     def _report(self, size: int) -> None:
         if self._progress is not None:
             self._progress(size)
 
 
-def _send_bodies_whole(client: Any) -> None:
-    """Make `client` (aiobotocore's) send part bodies as one buffer: botocore wraps them in
-    a BytesIO, which aiohttp reads 64 KiB at a time, each read a hop to a worker thread."""
+def _send_parts_as_checked(client: Any) -> None:
+    """Make `client` (aiobotocore's) send a part that carries its sha256 with an unsigned
+    payload (`_unsigned_payload`), as one buffer (`_whole_body`). Only UploadPart changes;
+    the client's config is left as it is."""
     events = getattr(getattr(client, "meta", None), "events", None)
     if events is not None:
+        events.register("before-sign.s3.UploadPart", _unsigned_payload, unique_id=_UNSIGNED)
         events.register("before-send.s3.UploadPart", _whole_body, unique_id=_WHOLE_BODY)
 
 
+_UNSIGNED = "aim-artifacts-unsigned-payload"
 _WHOLE_BODY = "aim-artifacts-whole-body"
+_SHA256_HEADER = "x-amz-checksum-sha256"
+
+
+def _unsigned_payload(request: Any, **_: Any) -> None:
+    """Sign `request` (a part carrying its sha256 in a signed header, which the server checks
+    the body against) without hashing its body again: on this request's own copy of the
+    client config, unless the user set ``payload_signing_enabled`` themselves."""
+    config = request.context.get("client_config")
+    s3 = dict(getattr(config, "s3", None) or {})
+    if _SHA256_HEADER not in request.headers or s3.get("payload_signing_enabled") is not None:
+        return
+    config = copy.copy(config)
+    config.s3 = {**s3, "payload_signing_enabled": False}
+    request.context["client_config"] = config
 
 
 def _whole_body(request: Any, **_: Any) -> None:
@@ -418,8 +537,12 @@ def _whole_body(request: Any, **_: Any) -> None:
         request.body = request.body.getvalue()
 
 
-def _same(etag: str, chunk: bytes) -> bool:
-    """True if `etag` (an S3 part's) is the md5 of `chunk`."""
+def _holds(part: Part, chunk: bytes, sha: str | None) -> bool:
+    """True if the stored `part` holds `chunk` (whose sha256 is `sha`, if computed): by the
+    part's sha256 where known, else by its ETag (the md5 of an S3 part's bytes)."""
+    etag, stored_sha = part
+    if stored_sha is not None and sha is not None:
+        return stored_sha == sha
     return etag.strip('"') == hashlib.md5(chunk, usedforsecurity=False).hexdigest()
 
 
@@ -435,6 +558,14 @@ class _Budget:
         with self._changed:
             self._changed.wait_for(lambda: self._used == 0 or self._used + n <= self._total)
             self._used += n
+
+    def try_acquire(self, n: int, leave: int) -> bool:
+        """Take `n` if `leave` more would still fit; True if taken."""
+        with self._changed:
+            if self._used + n + leave > self._total:
+                return False
+            self._used += n
+            return True
 
     def release(self, n: int) -> None:
         with self._changed:

@@ -8,7 +8,10 @@ Run it as a separate process with ``python -m tests.servers --port N [--latency 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
+import io
 import os
 import random
 import socket
@@ -57,16 +60,24 @@ class Request:
     query: str
     body_bytes: int
     range: str = ""  # the Range header of a ranged GET
+    payload_sha256: str = ""  # the X-Amz-Content-SHA256 header (signed; or UNSIGNED-PAYLOAD)
+    checksum_sha256: str = ""  # the x-amz-checksum-sha256 header
 
 
 class Middleware:
-    """Logs requests; optionally sleeps `latency` seconds or fails `fault_rate` of them."""
+    """Logs requests; optionally sleeps `latency` seconds or fails `fault_rate` of them.
+
+    moto (5.2) does not check ``x-amz-checksum-sha256`` against the body; with
+    `check_checksums` this does, as S3 does (400 BadDigest). `corrupt` flips a byte in that
+    many part bodies first, as a faulty network would."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.latency = 0.0
         self.fault_rate = 0.0  # share of requests answered 503 SlowDown or 500 InternalError
         self.drops = 0  # of those, how many instead break the connection mid-response
+        self.check_checksums = False
+        self.corrupt = 0
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._random = random.Random(0)
@@ -77,6 +88,8 @@ class Middleware:
             self.latency = 0.0
             self.fault_rate = 0.0
             self.drops = 0
+            self.check_checksums = False
+            self.corrupt = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self.latency:
@@ -87,6 +100,8 @@ class Middleware:
             environ.get("QUERY_STRING", ""),
             int(environ.get("CONTENT_LENGTH") or 0),
             environ.get("HTTP_RANGE", ""),
+            environ.get("HTTP_X_AMZ_CONTENT_SHA256", ""),
+            environ.get("HTTP_X_AMZ_CHECKSUM_SHA256", ""),
         )
         with self._lock:
             self.requests.append(request)
@@ -95,6 +110,9 @@ class Middleware:
             if drop:
                 self.drops -= 1
             code = self._random.choice(["503 Slow Down", "500 Internal Server Error"])
+        if self.check_checksums and request.checksum_sha256 and not self._holds(environ, request):
+            start_response("400 Bad Request", [("Content-Type", "application/xml")])
+            return [b"<Error><Code>BadDigest</Code><Message>checksum</Message></Error>"]
         if not fail:
             return self.app(environ, start_response)
         environ["wsgi.input"].read(request.body_bytes)
@@ -105,6 +123,18 @@ class Middleware:
         body = f"<Error><Code>{error}</Code><Message>injected</Message></Error>".encode()
         start_response(code, [("Content-Type", "application/xml")])
         return [body]
+
+    def _holds(self, environ: dict[str, Any], request: Request) -> bool:
+        """True if the body matches its ``x-amz-checksum-sha256`` (corrupted first, if due);
+        the body is handed on to moto either way."""
+        body = environ["wsgi.input"].read(request.body_bytes)
+        with self._lock:
+            corrupt = self.corrupt > 0 and "partNumber=" in request.query
+            self.corrupt -= corrupt
+        if corrupt:
+            body = bytes([body[0] ^ 1]) + body[1:]
+        environ["wsgi.input"] = io.BytesIO(body)
+        return base64.b64encode(hashlib.sha256(body).digest()).decode() == request.checksum_sha256
 
 
 def _broken_body() -> Iterator[bytes]:

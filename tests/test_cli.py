@@ -153,15 +153,20 @@ def test_progress_flag(files: Path) -> None:
     assert quiet.stderr == ""  # not a terminal: no bar by default
 
 
+def s3_env(endpoint: str) -> dict[str, str]:
+    """The environment that points the command line at the test S3 server."""
+    return {
+        "AWS_ACCESS_KEY_ID": AWS_KEY,
+        "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 def test_s3_from_environment_never_prints_the_secret(
     files: Path, s3: dict[str, Any], s3_server: str
 ) -> None:
-    env = {
-        "AWS_ACCESS_KEY_ID": AWS_KEY,
-        "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
-        "AWS_ENDPOINT_URL_S3": s3_server,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = s3_env(s3_server)
     uri = "s3://artifacts/cli"
     log = cli("log", str(files / "config.yaml"), "--uri", uri, env=env)
     run_hash = log.stdout.strip()
@@ -189,3 +194,38 @@ def test_the_page_server_sends_each_reply_at_once() -> None:
         accepted, _ = listener.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_repair_keeps_resumable_uploads_younger_than_asked(
+    tmp_path: Path, s3: dict[str, Any], s3_server: str
+) -> None:
+    from aim_artifacts import transfer
+    from aim_artifacts.location import resolve
+    from conftest import s3_client
+
+    env = s3_env(s3_server)
+    (tmp_path / "config.yaml").write_text("lr: 0.1\n")
+    src = tmp_path / "model.bin"
+    src.write_bytes(b"\x02" * (3 * transfer.CONCURRENT_PART))
+    with Run(artifacts_uri="s3://artifacts/cli", **s3) as run:
+        run.log_artifact(tmp_path / "config.yaml", block=True)
+    location = resolve(f"s3://artifacts/cli/{run.hash}", **s3)
+
+    def lost_network(_: int) -> None:
+        raise ConnectionError
+
+    with pytest.raises(ConnectionError):  # the upload is left resumable
+        transfer.store_file(str(src), location, location.join("model.bin"), progress=lost_network)
+    uploads = s3_client(s3_server).list_multipart_uploads
+
+    bad = CliRunner().invoke(
+        main, ["repair", "s3://artifacts/cli", "--run", run.hash, "--keep-resumable", "soon"]
+    )
+    assert bad.exit_code == 2
+    assert "'soon' is not a duration" in bad.output
+    kept = cli("repair", "s3://artifacts/cli", "--run", run.hash, "--keep-resumable", "1h", env=env)
+    assert (kept.exit_code, kept.stdout) == (0, ""), kept.output
+    assert len(uploads(Bucket="artifacts")["Uploads"]) == 1
+    gone = cli("repair", "s3://artifacts/cli", "--run", run.hash, "--keep-resumable", "0", env=env)
+    assert gone.stdout == f"removed artifacts/cli/{run.hash}/model.bin\n"
+    assert uploads(Bucket="artifacts").get("Uploads", []) == []

@@ -3,6 +3,7 @@ attempt sends only the parts the server lacks, and a changed source starts afres
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import math
@@ -84,6 +85,72 @@ def test_large_file_goes_up_in_parts_with_the_right_etag(
     assert client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"parts/{run.hash}/{UPLOADS_DIR}")
     assert listed["KeyCount"] == 0  # the resume record is gone once the upload completed
+
+
+def part_sha256s(path: Path, part: int) -> list[str]:
+    """The base64 sha256 of each part of `path` cut in parts of `part` bytes."""
+    with open(path, "rb") as f:
+        return [
+            base64.b64encode(hashlib.sha256(b).digest()).decode()
+            for b in iter(lambda: f.read(part), b"")
+        ]
+
+
+@pytest.mark.parametrize(
+    ("config", "checked"),
+    [
+        ({}, True),
+        ({"s3": {"payload_signing_enabled": True}}, True),  # the user's own choice is kept
+        ({"request_checksum_calculation": "when_required"}, False),  # servers without them
+    ],
+    ids=["default", "payload signing asked for", "checksums when required"],
+)
+def test_each_part_carries_its_sha256_and_the_body_is_hashed_once(
+    s3: dict[str, Any],
+    s3_server: str,
+    s3_requests: Middleware,
+    tmp_path: Path,
+    config: dict[str, Any],
+    checked: bool,
+) -> None:
+    src = tmp_path / "model.bin"
+    sha256 = write_random(src, 2 * CONCURRENT_PART + 5)
+    run = Run(artifacts_uri=f"s3://{BUCKET}/sums", **s3, config_kwargs=config)
+    assert run.log_artifact(src, block=True).sha256 == sha256
+
+    parts = [r for r in s3_requests.requests if r.method == "PUT" and "partNumber=" in r.query]
+    shas = part_sha256s(src, CONCURRENT_PART)
+    hexes = {base64.b64decode(sha).hex() for sha in shas}
+    key = f"sums/{run.hash}/model.bin"
+    head = s3_client(s3_server).head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    if not checked:
+        assert {r.checksum_sha256 for r in parts} == {""}
+        assert {r.payload_sha256 for r in parts} == hexes  # signed, as botocore does
+        assert "ChecksumSHA256" not in head
+        return
+    assert sorted(r.checksum_sha256 for r in parts) == sorted(shas)  # a signed header S3 checks
+    if config:
+        assert {r.payload_sha256 for r in parts} == hexes
+    else:  # so botocore does not hash the body again on the event loop
+        assert {r.payload_sha256 for r in parts} == {"UNSIGNED-PAYLOAD"}
+    composite = hashlib.sha256(b"".join(base64.b64decode(sha) for sha in shas)).digest()
+    assert head["ChecksumSHA256"].split("-")[0] == base64.b64encode(composite).decode()
+
+
+def test_a_part_corrupted_on_the_way_is_refused_and_sent_again(
+    s3: dict[str, Any], s3_server: str, s3_requests: Middleware, tmp_path: Path
+) -> None:
+    src = tmp_path / "model.bin"
+    sha256 = write_random(src, 3 * CONCURRENT_PART)
+    run = Run(artifacts_uri=f"s3://{BUCKET}/corrupt", **s3)
+    s3_requests.check_checksums = True  # as S3 does (moto does not)
+    s3_requests.corrupt = 1  # one part body gets a flipped bit on the way
+
+    art = run.log_artifact(src, block=True)
+
+    assert parts_sent(s3_requests) == 3 + 1  # refused (400 BadDigest), then sent again
+    key = f"corrupt/{run.hash}/model.bin"
+    assert art.sha256 == sha256 == stored_sha256(s3_server, key)
 
 
 @pytest.mark.slow
