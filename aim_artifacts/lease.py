@@ -63,9 +63,8 @@ def hold(storage: Storage, lock: str) -> Iterator[bool]:
         yield False
         return
     try:
-        with contextlib.suppress(Exception), fs.open(f"{lock}/{token}", "wb"):
-            pass  # the holder's name helps others, no more (not pipe_file: WebDAV's makes
-            # the directories first, three more requests)
+        with contextlib.suppress(Exception):
+            storage.create(f"{lock}/{token}")  # the holder's name helps others, no more
         yield True
     finally:
         _release(storage, lock, [token])

@@ -270,6 +270,26 @@ class Storage:
             with self.open_write(path, len(data)) as f:
                 f.write(data)
 
+    def create(self, path: str, data: bytes = b"") -> None:
+        """Write the small file `path` in place: one request where the backend allows (no
+        temp file and rename; webdav4's ``pipe_file`` would make its directories first, three
+        more), its directory made only if the write finds it missing. For files read by
+        name alone (markers, lock tokens): a reader may see one part-written."""
+        for attempt in (1, 2):
+            f = None
+            try:
+                f = self.fs.open(path, "wb")  # local, SFTP, SMB: refused here if it is missing
+                f.write(data)
+                f.close()  # WebDAV, FTP: refused here
+                return
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    f.discard()  # type: ignore[union-attr] # what a failed close left open
+                if attempt == 2 or not is_missing(exc):
+                    raise
+                if not self.make_dirs(path.rsplit("/", 1)[0]):
+                    raise
+
     @property
     def has_own_put(self) -> bool:
         """True if the filesystem has a transfer of its own for local files (it overrides

@@ -190,6 +190,19 @@ def test_a_staged_directory_lands_file_by_file_when_its_name_was_taken_meanwhile
     assert not [f for f in backend.files() if ".aim-artifacts-tmp-" in f]
 
 
+def test_a_small_file_is_created_in_place_with_its_missing_directories(backend: Backend) -> None:
+    run = new_run(backend)
+    run.log_bytes(b"x", "warmup")  # the run directory exists
+    run.wait()
+    assert run.location is not None
+    storage = run.location.storage
+    storage.create(run.location.join("new/deeper/marker"), b"hash")  # directories missing
+    storage.create(run.location.join("new/deeper/marker"), b"again")  # overwritten
+
+    assert backend.read(f"{run.hash}/new/deeper/marker") == b"again"
+    assert not [f for f in backend.files() if ".aim-artifacts-tmp-" in f]
+
+
 def test_log_artifacts_with_name_and_twice_does_not_nest(
     backend: Backend, checkpoint_dir: Path
 ) -> None:
