@@ -7,7 +7,14 @@ import secrets
 
 from .errors import InvalidNameError
 
-__all__ = ["RESERVED_PREFIX", "check_name", "check_run_hash", "join_name", "new_run_hash"]
+__all__ = [
+    "RESERVED_PREFIX",
+    "check_name",
+    "check_run_hash",
+    "is_run_hash",
+    "join_name",
+    "new_run_hash",
+]
 
 #: Names of the library's own files in a run directory start with this; artifacts can't.
 RESERVED_PREFIX = ".aim-artifacts"
@@ -32,6 +39,11 @@ def check_run_hash(run_hash: str) -> str:
         msg = f"invalid run hash {run_hash!r}: use 1-128 letters, digits, '_' or '-'"
         raise InvalidNameError(msg)
     return run_hash
+
+
+def is_run_hash(name: str) -> bool:
+    """True if `name` is a valid run hash (see `check_run_hash`)."""
+    return isinstance(name, str) and bool(_RUN_HASH.fullmatch(name))
 
 
 def check_name(name: str) -> str:

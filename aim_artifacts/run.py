@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from . import integrity, preemption
+from . import integrity, preemption, runindex
 from .batch import record_of, store_batch
 from .catalog import Catalog
 from .errors import (
@@ -69,6 +69,7 @@ class Run(RunView):
             raise TypeError(msg)
         self.hash: str = check_run_hash(run_hash) if run_hash is not None else new_run_hash()
         self._reopened = run_hash is not None
+        self._marked = False  # in its store's runs index (or needs no marker: see `_mark`)
         self._max_concurrency = max_concurrency
         self._catalog = Catalog(self.hash)
         self._uploader = Uploader()
@@ -286,8 +287,21 @@ class Run(RunView):
 
     def _bound(self) -> Location:
         location = super()._bound()
+        if not self._marked:
+            self._mark(location)
         close_at_exit(self)  # uploads waited for and the journal folded at exit, if open
         return location
+
+    def _mark(self, location: Location) -> None:
+        """Put the run in its store's runs index, before its first record (`runindex`); a
+        run reopened with records has its marker already, or dates from before the index."""
+        with self._catalog.lock:
+            if self._marked:
+                return
+            if not (self._reopened and self._catalog.artifacts()):
+                with location.storage_errors():
+                    runindex.mark(location, self.hash)
+            self._marked = True
 
     def _check_open(self) -> None:
         if self._closed:
