@@ -193,8 +193,11 @@ class Store:
                 index = list_page(self._base, cursor, limit - len(rows))
                 if after is None and cursor is None and not index.complete:
                     return None
-                fresh = [m for m in index.markers if m.hash not in seen]
-                seen.update(m.hash for m in fresh)
+                fresh = []
+                for marker in index.markers:
+                    if marker.hash not in seen:
+                        seen.add(marker.hash)
+                        fresh.append(marker)
                 states = load_states(self._base, [(m.hash, None) for m in fresh], self._readers())
                 rows += [
                     _summary(m.hash, state, where=self._base.child(m.hash).uri)
