@@ -219,6 +219,7 @@ class Run(RunView):
         with writing(location, location.join(name)) as writer:
             yield writer
         writer.recorded_as(record_of(job, location, self._catalog, writer.sha256, writer.size))
+        self._mark(location)
         self._catalog.commit([writer.artifact])
 
     def wait(self) -> None:
@@ -287,14 +288,14 @@ class Run(RunView):
 
     def _bound(self) -> Location:
         location = super()._bound()
-        if not self._marked:
-            self._mark(location)
         close_at_exit(self)  # uploads waited for and the journal folded at exit, if open
         return location
 
     def _mark(self, location: Location) -> None:
         """Put the run in its store's runs index, before its first record (`runindex`); a
         run reopened with records has its marker already, or dates from before the index."""
+        if self._marked:
+            return
         with self._catalog.lock:
             if self._marked:
                 return
@@ -332,4 +333,5 @@ class Run(RunView):
             workers=workers,
             block=block,
             progress_label=label,
+            before_record=lambda: self._mark(location),
         )

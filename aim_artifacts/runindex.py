@@ -29,6 +29,7 @@ from .location import Location
 from .names import RESERVED_PREFIX, is_run_hash
 
 __all__ = [
+    "COMPLETE",
     "INDEX_DIR",
     "IndexPage",
     "Marker",
@@ -103,13 +104,13 @@ def declare_complete(base: Location) -> None:
 
 def list_page(base: Location, after: str | None, limit: int | None) -> IndexPage:
     """Up to `limit` markers (None: all) after the name `after` (None: from the first).
-    On S3 one request (the first page asks for one key more: `COMPLETE` sorts first);
-    elsewhere one listing of the folder."""
+    On S3 one request (the first page asks for one key more: `COMPLETE` sorts first; all
+    markers: a request per 1,000); elsewhere one listing of the folder."""
     path = _index_dir(base)
     want = None if limit is None else limit + (after is None)
     listed = None
-    if base.is_s3 and want is not None:
-        listed = s3.list_names(base.storage.origin, path, after=after, limit=want)
+    if base.is_s3:
+        listed = _s3_names(base, path, after, want)
     if listed is None:
         names = sorted(base.storage.names(path))
         start = 0 if after is None else bisect.bisect_right(names, after)
@@ -119,6 +120,23 @@ def list_page(base: Location, after: str | None, limit: int | None) -> IndexPage
     complete = after is None and COMPLETE in names
     markers = tuple(m for n in names if (m := Marker.parse(n)) is not None)
     return IndexPage(markers, more, names[-1] if names else after, complete)
+
+
+def _s3_names(
+    base: Location, path: str, after: str | None, want: int | None
+) -> tuple[list[str], bool] | None:
+    """Up to `want` names (None: all, 1,000 a request) in the S3 folder `path` after
+    `after`, and whether more follow; None where the filesystem is not s3fs."""
+    names: list[str] = []
+    while True:
+        ask = 1000 if want is None else want - len(names)
+        listed = s3.list_names(base.storage.origin, path, after=after, limit=ask)
+        if listed is None:
+            return None
+        names += listed[0]
+        if not listed[1] or not listed[0] or want is not None:
+            return names, listed[1]
+        after = names[-1]
 
 
 def _is_complete(base: Location) -> bool:

@@ -115,7 +115,13 @@ class Store:
         self._base.check_store(must_exist=False)
 
     def runs(self) -> list[str]:
-        """The hashes of the runs stored here, sorted (one listing of the store)."""
+        """The hashes of the runs stored here, sorted: from a complete runs index, every
+        run marked (one whose first record is not stored yet too), one listing of the
+        index; else one listing of the store."""
+        with self._base.storage_errors():
+            index = list_page(self._base, None, None)
+        if index.complete:
+            return sorted({m.hash for m in index.markers})
         return sorted(r.hash for r in self._list(max_age=0.0))
 
     def summaries(self, search: str = "") -> list[RunSummary]:

@@ -186,12 +186,14 @@ def test_s3_listing_requests_do_not_grow_with_runs(
         runs_requests = requests_of(s3_requests)
         assert len(store.page(limit=2).runs) == 2
         counted.append((runs_requests, requests_of(s3_requests)))
-    # runs(): one listing (under 1,000 keys: one request). A page: from the index, a
-    # listing of its first names, then per run shown its journal listed and its sidecar
-    # read; from before the index, the index's first name (no `.complete`), one listing
-    # of the store, then the sidecars.
+    # runs(): one listing of the index (under 1,000 keys: one request); from before the
+    # index, its first name (no `.complete`), then one listing of the store. A page: from
+    # the index, a listing of its first names, then per run shown its journal listed and
+    # its sidecar read; from before the index, the index's first name, one listing of the
+    # store, then the sidecars.
+    runs = ["GET list"] * (1 if indexed else 2)
     page = ["GET list"] * (3 if indexed else 2) + ["GET object"] * 2
-    expected = (["GET list"], page)
+    expected = (runs, page)
     assert counted == [expected, expected]
 
 
