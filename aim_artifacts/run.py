@@ -69,7 +69,7 @@ class Run(RunView):
             raise TypeError(msg)
         self.hash: str = check_run_hash(run_hash) if run_hash is not None else new_run_hash()
         self._reopened = run_hash is not None
-        self._marked = False  # in its store's runs index (or needs no marker: see `_mark`)
+        self._index = runindex.RunEntry(self.hash)  # its marker and open flag
         self._max_concurrency = max_concurrency
         self._catalog = Catalog(self.hash)
         self._uploader = Uploader()
@@ -219,7 +219,7 @@ class Run(RunView):
         with writing(location, location.join(name)) as writer:
             yield writer
         writer.recorded_as(record_of(job, location, self._catalog, writer.sha256, writer.size))
-        self._mark(location)
+        self._before_record(location)
         self._catalog.commit([writer.artifact])
 
     def wait(self) -> None:
@@ -246,6 +246,9 @@ class Run(RunView):
             self._uploader.shutdown()
             if self._catalog.unfolded:
                 self._catalog.fold()
+            if (location := self.location) is not None:
+                with location.storage_errors():
+                    self._index.closed(location)
 
     def __enter__(self) -> Run:
         return self
@@ -281,6 +284,7 @@ class Run(RunView):
         if not self._catalog.has(name):
             msg = f"run {self.hash} has no artifact {name!r}"
             raise ArtifactNotFoundError(msg)
+        self._before_record(location)
         self._catalog.commit(deleted=[name])
         integrity.remove_object(location, name)
 
@@ -291,18 +295,13 @@ class Run(RunView):
         close_at_exit(self)  # uploads waited for and the journal folded at exit, if open
         return location
 
-    def _mark(self, location: Location) -> None:
-        """Put the run in its store's runs index, before its first record (`runindex`); a
-        run reopened with records has its marker already, or dates from before the index."""
-        if self._marked:
-            return
-        with self._catalog.lock:
-            if self._marked:
-                return
-            if not (self._reopened and self._catalog.artifacts()):
-                with location.storage_errors():
-                    runindex.mark(location, self.hash)
-            self._marked = True
+    def _before_record(self, location: Location) -> None:
+        """Put the run in its store's runs index and flag it open (`runindex`); a run
+        reopened with records has its marker already, or dates from before the index."""
+        with location.storage_errors():
+            self._index.before_record(
+                location, lambda: self._reopened and bool(self._catalog.artifacts())
+            )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -333,5 +332,5 @@ class Run(RunView):
             workers=workers,
             block=block,
             progress_label=label,
-            before_record=lambda: self._mark(location),
+            before_record=lambda: self._before_record(location),
         )

@@ -11,6 +11,10 @@ every object (S3 lists 1,000 keys a request: 10,000 runs of a few files are 20+ 
   when the first run of a new store is marked, or by `Store.reindex` after marking the runs
   of a store written before the index existed. Without it readers list the whole store.
   Runs written by versions before the index never get a marker: reindex after using one.
+- ``<base>/.aim-artifacts-open/<run hash>.<token>``: a writer process's open flag, from its
+  first record until it closes the run with its journal folded; a writer that died leaves
+  it. Only the runs flagged can have journal entries their sidecar lacks, so a page reads
+  the journals of those runs alone (one listing of this folder, instead of one per run).
 
 S3 lists the folder a page at a time from a start key (`s3.list_names`); other backends list
 it whole (a listing of the folder, not of the store).
@@ -19,8 +23,13 @@ it whole (a listing of the folder, not of the store).
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import secrets
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -31,8 +40,10 @@ from .names import RESERVED_PREFIX, is_run_hash
 __all__ = [
     "COMPLETE",
     "INDEX_DIR",
+    "OPEN_DIR",
     "IndexPage",
     "Marker",
+    "RunEntry",
     "declare_complete",
     "list_page",
     "mark",
@@ -40,6 +51,7 @@ __all__ = [
 ]
 
 INDEX_DIR = f"{RESERVED_PREFIX}-runs"  # never a run hash: those start with a letter or digit
+OPEN_DIR = f"{RESERVED_PREFIX}-open"
 COMPLETE = ".complete"  # sorts before every marker ('.' < '0'): the first key listed
 _LATEST = 10**13 - 1  # ms since the epoch that fit 13 digits (until the year 2286)
 _MARKER = re.compile(r"(\d{13})-(.+)")
@@ -75,6 +87,63 @@ class IndexPage:
     more: bool
     last: str | None  # the last name listed (a marker's or not): where the next page starts
     complete: bool
+
+
+class RunEntry:
+    """A run's part in its store's index, as one writer keeps it: its marker (written once,
+    before its first record, unless it has one) and this process's open flag (from its
+    first record until the run is closed with its journal folded). Pickles without them:
+    another process flags the run open itself."""
+
+    def __init__(self, run_hash: str, *, marked: bool = False) -> None:
+        self.run_hash = run_hash
+        self._marked = marked
+        self._flag: tuple[int, str] | None = None  # (pid, path) of this process's open flag
+        self._lock = threading.Lock()
+
+    def before_record(self, run: Location, has_marker: Callable[[], bool]) -> None:
+        """Mark the run stored at `run` unless `has_marker()`, and flag it open."""
+        if self._marked and self._flagged():
+            return
+        with self._lock:
+            if not self._marked:
+                if not has_marker():
+                    mark(run, self.run_hash)
+                self._marked = True
+            if not self._flagged():
+                path = f"{_parent(run).join(OPEN_DIR)}/{self.run_hash}.{secrets.token_hex(6)}"
+                run.storage.write(path, b"")
+                self._flag = (os.getpid(), path)
+
+    def closed(self, run: Location) -> None:
+        """Remove this process's open flag: its records are all in the sidecar."""
+        with self._lock:
+            flag, self._flag = self._flag, None
+            if flag is not None and flag[0] == os.getpid():
+                run.storage.remove([flag[1]])
+
+    def _flagged(self) -> bool:
+        return self._flag is not None and self._flag[0] == os.getpid()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"run_hash": self.run_hash, "marked": self._marked}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["run_hash"], marked=state["marked"])  # type: ignore[misc]
+
+
+def open_runs(base: Location) -> set[str]:
+    """The runs of the store at `base` that a writer flagged open: only these can have
+    journal entries their sidecar lacks (one listing, of the flags alone)."""
+    path = base.join(OPEN_DIR)
+    listed = _s3_names(base, path, None, None) if base.is_s3 else None
+    names = listed[0] if listed is not None else base.storage.names(path)
+    return {name.split(".", 1)[0] for name in names}
+
+
+def flag_open(base: Location, run_hash: str, token: str) -> None:
+    """Flag the run `run_hash` open (`Store.reindex`: a journal left by an older writer)."""
+    base.storage.write(f"{base.join(OPEN_DIR)}/{run_hash}.{token}", b"")
 
 
 def _index_dir(base: Location) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
 import re
 import threading
@@ -28,7 +29,14 @@ from .listing import Listed, list_runs, load_states
 from .location import Location, resolve
 from .names import check_run_hash
 from .run import Run
-from .runindex import Marker, declare_complete, list_page, write_marker
+from .runindex import (
+    Marker,
+    declare_complete,
+    flag_open,
+    list_page,
+    open_runs,
+    write_marker,
+)
 from .sidecar import RunState
 from .storage import SHARED_WORKERS
 
@@ -195,16 +203,22 @@ class Store:
         seen: set[str] = set()
         cursor = after
         with self._base.storage_errors():
+            flagged: set[str] | None = None
             while len(rows) < limit:
                 index = list_page(self._base, cursor, limit - len(rows))
                 if after is None and cursor is None and not index.complete:
                     return None
+                flagged = open_runs(self._base) if flagged is None else flagged
                 fresh = []
                 for marker in index.markers:
                     if marker.hash not in seen:
                         seen.add(marker.hash)
                         fresh.append(marker)
-                states = load_states(self._base, [(m.hash, None) for m in fresh], self._readers())
+                # a run no writer has open has every record in its sidecar
+                wanted: list[tuple[str, list[str] | None]] = [
+                    (m.hash, None if m.hash in flagged else []) for m in fresh
+                ]
+                states = load_states(self._base, wanted, self._readers())
                 rows += [
                     _summary(m.hash, state, where=self._base.child(m.hash).uri)
                     for m, state in zip(fresh, states, strict=True)
@@ -220,8 +234,9 @@ class Store:
         """Build the runs index of a store written before it existed (or by a version
         before it): a marker for every run without one, dated by the earliest time its
         files list, then the index is declared complete, so that a page of the newest runs
-        costs a listing of the index, not of the store. One listing of the store, then a
-        write per run marked (several at a time).
+        costs a listing of the index, not of the store; a run whose journal holds entries
+        (its writer died, or is older) is flagged open, so pages read them. One listing of
+        the store, then a write per run marked (several at a time).
 
         Returns:
             The hashes of the runs marked, sorted.
@@ -233,12 +248,18 @@ class Store:
             runs = list_runs(self._base)
             marked = {m.hash for m in list_page(self._base, None, None).markers}
             missing = [Marker(r.hash, r.stored // 1_000_000) for r in runs if r.hash not in marked]
+            writes = [functools.partial(write_marker, self._base, m) for m in missing]
+            writes += [
+                functools.partial(flag_open, self._base, r.hash, "reindex")
+                for r in runs
+                if r.entries
+            ]
             pool = self._readers()
             if pool is None:
-                for marker in missing:
-                    write_marker(self._base, marker)
+                for write in writes:
+                    write()
             else:
-                list(pool.map(lambda m: write_marker(self._base, m), missing))
+                list(pool.map(lambda write: write(), writes))
             declare_complete(self._base)
         with self._lock:
             self._pages.clear()

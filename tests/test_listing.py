@@ -13,7 +13,7 @@ import pytest
 
 from aim_artifacts import InvalidCursorError, Run, RunSummary, Store
 from aim_artifacts.journal import JOURNAL_DIR
-from aim_artifacts.runindex import INDEX_DIR
+from aim_artifacts.runindex import INDEX_DIR, OPEN_DIR
 from tests.servers import Middleware
 
 URIS = {"memory": "memory://store", "path": None}  # None: a local path below tmp_path
@@ -24,8 +24,9 @@ def predate_the_index(uri: str, **options: Any) -> None:
     it existed): its index removed, a file left beside the runs (so it is not new)."""
     fs, root = fsspec.core.url_to_fs(uri, **(options or {"auto_mkdir": True}))
     fs.invalidate_cache()
-    if fs.exists(f"{root}/{INDEX_DIR}"):
-        fs.rm(f"{root}/{INDEX_DIR}", recursive=True)
+    for folder in (INDEX_DIR, OPEN_DIR):
+        if fs.exists(f"{root}/{folder}"):
+            fs.rm(f"{root}/{folder}", recursive=True)
     fs.pipe_file(f"{root}/notes.txt", b"written before the runs index")
 
 
@@ -188,11 +189,11 @@ def test_s3_listing_requests_do_not_grow_with_runs(
         counted.append((runs_requests, requests_of(s3_requests)))
     # runs(): one listing of the index (under 1,000 keys: one request); from before the
     # index, its first name (no `.complete`), then one listing of the store. A page: from
-    # the index, a listing of its first names, then per run shown its journal listed and
-    # its sidecar read; from before the index, the index's first name, one listing of the
-    # store, then the sidecars.
+    # the index, a listing of its first names and one of the runs flagged open (none: all
+    # closed), then the shown runs' sidecars; from before the index, the index's first
+    # name, one listing of the store, then the sidecars.
     runs = ["GET list"] * (1 if indexed else 2)
-    page = ["GET list"] * (3 if indexed else 2) + ["GET object"] * 2
+    page = ["GET list"] * 2 + ["GET object"] * 2
     expected = (runs, page)
     assert counted == [expected, expected]
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from aim_artifacts import InvalidCursorError, Run, Store
 from aim_artifacts.cli import main
 from aim_artifacts.location import resolve
-from aim_artifacts.runindex import INDEX_DIR, Marker, write_marker
+from aim_artifacts.runindex import INDEX_DIR, OPEN_DIR, Marker, write_marker
 from tests.servers import Middleware
 from tests.test_listing import URIS, log_runs, predate_the_index, requests_of
 
@@ -25,10 +25,12 @@ def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return URIS[request.param] or str(tmp_path / "store")
 
 
-def index_names(uri: str, **options: Any) -> list[str]:
+def index_names(uri: str, folder: str = INDEX_DIR, **options: Any) -> list[str]:
     fs, root = fsspec.core.url_to_fs(uri, **options)
     fs.invalidate_cache()
-    return sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{root}/{INDEX_DIR}", detail=False))
+    if not fs.exists(f"{root}/{folder}"):
+        return []
+    return sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{root}/{folder}", detail=False))
 
 
 def hashes_of(page: Any) -> list[str]:
@@ -105,6 +107,34 @@ def test_a_run_reopened_with_records_writes_no_second_marker(uri: str, tmp_path:
     assert [(s.hash, s.count) for s in Store(uri).page().runs] == [("given-hash", 2)]
 
 
+def test_an_open_run_counts_its_unfolded_records_until_it_is_closed(
+    uri: str, tmp_path: Path
+) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a" * 10)
+    run = Run(artifacts_uri=uri)
+    run.log_artifact(tmp_path / "a.bin", name="one.bin", block=True)
+    run.log_artifact(tmp_path / "a.bin", name="two.bin", block=True)
+    (flag,) = index_names(uri, OPEN_DIR)  # its records are journal entries, not folded yet
+    assert flag.startswith(f"{run.hash}.")
+    assert [(s.hash, s.count) for s in Store(uri).page().runs] == [(run.hash, 2)]
+    run.close()
+    assert index_names(uri, OPEN_DIR) == []  # all in the sidecar: pages read only that
+    assert [(s.hash, s.count) for s in Store(uri).page().runs] == [(run.hash, 2)]
+
+
+def test_reindex_flags_runs_whose_journal_an_older_writer_left(uri: str, tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a")
+    run = Run(artifacts_uri=uri)
+    run.log_artifact(tmp_path / "a.bin", block=True)  # an entry, never folded: it "died"
+    predate_the_index(uri)
+    store = Store(uri)
+    assert store.reindex() == [run.hash]
+    assert index_names(uri, OPEN_DIR) == [f"{run.hash}.reindex"]
+    page = store.page()
+    assert (page.total, [(s.hash, s.count) for s in page.runs]) == (None, [(run.hash, 1)])
+    run.close()
+
+
 def test_an_index_cursor_is_refused_with_a_search(uri: str, tmp_path: Path) -> None:
     log_runs(uri, tmp_path, 2)
     store = Store(uri)
@@ -119,8 +149,8 @@ def test_s3_first_page_of_10000_runs_costs_a_fixed_number_of_requests(
     s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path
 ) -> None:
     """10,000 runs (copies of a real one's sidecar, each with its marker): the first page
-    is one listing of the index and, per run shown, a listing of its journal and a read of
-    its sidecar; the store itself (20,000 keys: 20 listing requests) is never listed."""
+    is one listing of the index, one of the runs flagged open, and a read of each shown
+    run's sidecar; the store itself (20,000 keys: 20 listing requests) is never listed."""
     uri = "s3://artifacts/big"
     (template,) = log_runs(uri, tmp_path, 1, **s3)
     fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3)
@@ -141,8 +171,8 @@ def test_s3_first_page_of_10000_runs_costs_a_fixed_number_of_requests(
     made = requests_of(s3_requests)
     assert page.total is None and len(page.runs) == 50 and page.next is not None
     assert all(s.count == 1 for s in page.runs)
-    # the index's first 51 names; 50 journals and 50 sidecars
-    assert made == ["GET list"] * (1 + 50) + ["GET object"] * 50
+    # the index's first 51 names, the runs flagged open (none), and 50 sidecars
+    assert made == ["GET list"] * 2 + ["GET object"] * 50
     second = store.page(after=page.next, limit=50)
     assert not {s.hash for s in second.runs} & {s.hash for s in page.runs}
-    assert requests_of(s3_requests).count("GET list") == 1 + 50
+    assert requests_of(s3_requests).count("GET list") == 2

@@ -82,7 +82,7 @@ def test_a_reload_within_seconds_reuses_the_listing(
     s3_requests.requests.clear()
     assert [r["hash"] for r in client.get("/api/runs").json()] == [run.hash]
     first = [(r.method, r.path, r.query) for r in s3_requests.requests]
-    assert len(first) == 3  # the index's first names, the run's journal folder and sidecar
+    assert len(first) == 3  # the index's first names, the runs flagged open, the sidecar
     assert run.hash in client.get("/").text
     # The page reused (or, on a machine slower than its 2 s, read again).
     assert [(r.method, r.path, r.query) for r in s3_requests.requests[3:]] in ([], first)
