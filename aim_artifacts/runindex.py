@@ -232,7 +232,7 @@ def _parent(run: Location) -> Location:
     """The store that holds the run at `run`."""
     return Location(
         run.uri.rsplit("/", 1)[0],
-        run.path.rsplit("/", 1)[0],
+        run.path.rsplit("/", 1)[0] if "/" in run.path else "",  # "": a layer's root (dir::)
         run.storage,
         protocols=run.protocols,
         rooted=run.rooted,

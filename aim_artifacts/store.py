@@ -1,8 +1,9 @@
 """`Store`: a base URI holding many runs; listed newest first, a page at a time.
 
 A page without a search comes from the runs index (`runindex`) where the store has a
-complete one: one listing of the index's first names, then the shown runs' records, read
-several at a time; how many runs there are is then not known (`RunsPage.total` is None).
+complete one: a listing of the index's first names and one of the runs flagged open, then
+the shown runs' records (the sidecar alone for a run no writer has open), several at a
+time; how many runs there are is then not known (`RunsPage.total` is None).
 Otherwise listing costs what the backend's listing of the base costs, not a request per run:
 the runs, their order and their metadata files come from one recursive listing (`listing`);
 a page's summaries are read several runs at a time and reused while those files are unchanged.
@@ -44,7 +45,7 @@ __all__ = ["PAGE_SIZE", "RunSummary", "RunsPage", "Store"]
 
 PAGE_SIZE = 50  # runs on a page of the web page and `/api/runs`, unless asked otherwise
 _FROM_INDEX = "i"  # starts the cursors of pages read from the runs index (never a digit)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f/]")
+_NOT_IN_CURSOR = re.compile(r"[\x00-\x1f\x7f/]")
 
 
 @attrs.frozen
@@ -148,9 +149,10 @@ class Store:
         """Up to `limit` runs (None: all), newest first, whose hash contains `search`
         (ignoring case), after the cursor `after` (a `RunsPage.next`); only these runs'
         records are read. Runs stored meanwhile never shift a later page: a cursor names
-        where the previous page ended. Without a search or a `limit`, and where the store
-        has a complete runs index, the page costs a listing of the index's first names, not
-        of the store; newest first is then by when each run was started, `total` is None.
+        where the previous page ended. With a `limit` and no search, where the store has a
+        complete runs index, the page costs a listing of the index's first names and one of
+        the runs flagged open, not of the store; newest first is then by when each run was
+        started, and `total` is None.
 
         Args:
             max_age: seconds a listing of the store (or a page of the index) may be reused
@@ -372,7 +374,7 @@ def _index_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     name = cursor[len(_FROM_INDEX) :]
-    if not name or name.startswith(".") or _CONTROL.search(name):
+    if not name or name.startswith(".") or _NOT_IN_CURSOR.search(name):
         msg = f"{cursor!r} is not a cursor of a page of runs"
         raise InvalidCursorError(msg)
     return name
