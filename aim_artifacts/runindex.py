@@ -217,15 +217,17 @@ def _is_complete(base: Location) -> bool:
 
 
 def _is_new(base: Location, run_hash: str) -> bool:
-    """True if the store at `base` holds nothing but this run and the library's own files
-    (asked with at most three names on S3, one listing of the base elsewhere)."""
+    """True if the store at `base` holds nothing but runs with markers (this one's was just
+    written) and the library's own files: asked with at most 100 names of it on S3 (one
+    listing elsewhere), then, if it holds other runs, a listing of the index."""
     listed = None
     if base.is_s3:
-        listed = s3.list_names(base.storage.origin, base.path, after=None, limit=3, folders=True)
-    if listed is None:
-        listed = (base.storage.names(base.path), False)
-    names, more = listed
-    return not more and all(n == run_hash or n.startswith(RESERVED_PREFIX) for n in names)
+        listed = s3.list_names(base.storage.origin, base.path, after=None, limit=100, folders=True)
+    names, more = listed if listed is not None else (base.storage.names(base.path), False)
+    others = {n for n in names if not n.startswith(RESERVED_PREFIX)} - {run_hash}
+    if more or not all(is_run_hash(n) for n in others):
+        return False
+    return not others or others <= {m.hash for m in list_page(base, None, None).markers}
 
 
 def _parent(run: Location) -> Location:

@@ -68,6 +68,21 @@ def test_a_store_that_held_files_before_is_not_declared_complete(uri: str, tmp_p
     assert (hashes_of(page), page.total) == (hashes[:0:-1], 3)  # the full listing: counted
 
 
+def test_runs_started_together_declare_a_new_store_complete_once_all_are_marked(
+    uri: str, tmp_path: Path
+) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a")
+    fs, root = fsspec.core.url_to_fs(uri, auto_mkdir=True)
+    fs.pipe_file(f"{root}/second-run/model.bin", b"uploading, not recorded yet")
+    with Run(artifacts_uri=uri) as first:
+        first.log_artifact(tmp_path / "a.bin")
+    assert index_names(uri)[0] != ".complete"  # "second-run" is not marked yet
+    with Run("second-run", artifacts_uri=uri) as second:
+        second.log_artifact(tmp_path / "a.bin", name="recorded.bin")
+    assert index_names(uri)[0] == ".complete"  # every run the store holds is marked
+    assert Store(uri).page().total is None
+
+
 def test_reindex_builds_the_index_of_a_store_from_before_it(uri: str, tmp_path: Path) -> None:
     hashes = log_runs(uri, tmp_path, 4)
     predate_the_index(uri)  # as if written by a version without the index
