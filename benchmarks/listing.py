@@ -18,8 +18,9 @@ Each run holds a sidecar and a nested artifact, made once with the API on a loca
 copied to S3 under new hashes in parallel (the sidecar's hash rewritten), with the marker
 its writer puts in the runs index (`aim_artifacts.runindex`), one millisecond apart; the
 big store is made after the 20 / 200 comparison (moto scans a bucket's every key on each
-listing). Its setup takes about two minutes on moto. `Store.runs()` and ``runs --json``
-list the whole store; a first page comes from the index. Exits 1 when a target is missed.
+listing). Its setup takes about two minutes on moto. ``runs --json`` lists the whole store;
+`Store.runs()` lists the index, a first page its first names. Exits 1 when a target is
+missed.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def test_an_index_cursor_is_refused_with_a_search(uri: str, tmp_path: Path) -> N
         store.page("a", after=cursor)
 
 
-@pytest.mark.slow  # 20,000 objects stored directly: about a minute on moto
+@pytest.mark.slow  # 20,000 objects stored directly: about two minutes on moto
 def test_s3_first_page_of_10000_runs_costs_a_fixed_number_of_requests(
     s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path
 ) -> None:
