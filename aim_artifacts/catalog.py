@@ -10,9 +10,10 @@ from typing import Any
 
 from .download import RunDownloader
 from .errors import ArtifactsURIAlreadySetError
-from .journal import Journal
+from .gcpause import paused
+from .journal import SIDECAR_NAME, Journal
 from .location import Location
-from .records import Artifact, Artifacts
+from .records import Artifact, Artifacts, from_stored
 from .sidecar import RunState
 
 __all__ = ["COMPACT_EVERY", "Catalog"]
@@ -31,6 +32,7 @@ class Catalog:
         self.downloader: RunDownloader | None = None
         self._state = RunState(changes or {})  # raw records, as stored
         self._built: dict[str, tuple[str, Artifact]] = {}  # name -> (revision, record)
+        self._live: Artifacts | None = None  # the live records, until the state changes
         self._written: set[str] = set()  # revisions of the entries this process wrote
         self._pid = os.getpid()
         self._lock = threading.RLock()
@@ -62,7 +64,7 @@ class Catalog:
             journal = Journal(location, self.run_hash)
             if load:
                 with location.storage_errors():
-                    self._state.merge(journal.load())
+                    self._merge(journal.load())
             self.location, self.journal = location, journal
             self.downloader = RunDownloader(location)
             if load:
@@ -83,10 +85,13 @@ class Catalog:
     def artifacts(self) -> Artifacts:
         """The live records by name (a copy, in name order)."""
         with self.lock:
-            return Artifacts(
-                (name, self._build(name, revision, raw))
-                for name, (revision, raw) in self._state.live().items()
-            )
+            if self._live is None:
+                with paused():
+                    self._live = Artifacts(
+                        (name, self._build(name, revision, raw))
+                        for name, (revision, raw) in self._state.live().items()
+                    )
+            return Artifacts(self._live)
 
     def record(self, name: str) -> Artifact | None:
         """The live record of `name`, or None."""
@@ -100,7 +105,7 @@ class Catalog:
         with self.lock:
             if not self._state.is_live(name) and self.journal is not None:
                 with self.journal.location.storage_errors():
-                    self._state.merge(self.journal.load())
+                    self._merge(self.journal.load())
             return self._state.is_live(name)
 
     def commit(self, records: Sequence[Artifact] = (), deleted: Sequence[str] = ()) -> None:
@@ -110,7 +115,7 @@ class Catalog:
         with journal.location.storage_errors():
             revision, changes = journal.record(records, deleted)
         with self.lock:
-            self._state.merge(changes)
+            self._merge(changes)
             self._built.update((r.name, (revision, r)) for r in records)
             self._written.add(revision)
             # Geometric: folding costs O(records), so fold after a fixed share of them and
@@ -127,7 +132,7 @@ class Catalog:
         with journal.location.storage_errors():
             folded = journal.compact(known, mine)
         with self.lock:
-            self._state.merge(folded)
+            self._merge(folded)
             self._written -= mine
 
     def __getstate__(self) -> dict[str, Any]:
@@ -146,11 +151,16 @@ class Catalog:
             raise RuntimeError(msg)
         return self.journal
 
+    def _merge(self, changes: RunState) -> None:
+        """Take the newer of `changes`; hold the lock."""
+        self._state.merge(changes)
+        self._live = None
+
     def _build(self, name: str, revision: str, raw: dict[str, Any]) -> Artifact:
         """The record of `name` at `revision`, built once; hold the lock."""
         built = self._built.get(name)
         if built is None or built[0] != revision:
-            where = f"{self._bound().location.uri}/.aim-artifacts.json: artifacts[{name!r}]"
-            record = Artifact.from_dict(raw, where=where, downloader=self.downloader)
+            sidecar = f"{self._bound().location.uri}/{SIDECAR_NAME}"
+            record = from_stored(raw, sidecar=sidecar, downloader=self.downloader)
             built = self._built[name] = (revision, record)
         return built[1]

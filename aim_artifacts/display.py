@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
     from .records import Artifact
 
-__all__ = ["artifact_rows", "artifact_table", "render", "run_card", "short_time", "split_middle"]
+__all__ = [
+    "artifact_rows",
+    "artifact_table",
+    "load_templates",
+    "render",
+    "run_card",
+    "short_time",
+    "split_middle",
+]
 
 TAIL = 16  # characters of a name kept visible at its end when the middle is cut
 
@@ -33,6 +41,14 @@ def _templates() -> Environment:
     )
     env.filters["size"] = human_size
     return env
+
+
+def load_templates() -> None:
+    """Import Jinja2 and compile every template now (a server starting), not on the first
+    page rendered."""
+    env = _templates()
+    for name in env.list_templates():
+        env.get_template(name)
 
 
 def render(template: str, **context: Any) -> str:

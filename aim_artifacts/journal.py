@@ -92,8 +92,9 @@ class Journal:
             entries: the paths of the journal's entries, where the caller listed them
                 already (one listing for many runs); else they are listed now.
         """
-        state = self._read_entries(listed=entries)[1]
-        state.merge(self._read_sidecar())
+        journal = self._read_entries(listed=entries)[1]
+        state = self._read_sidecar()  # the larger: merged into, not copied
+        state.merge(journal)
         return state
 
     def compact(self, known: RunState | None = None, mine: Collection[str] = ()) -> RunState:

@@ -12,6 +12,7 @@ __all__ = [
     "check_name",
     "check_run_hash",
     "is_run_hash",
+    "is_valid_name",
     "join_name",
     "new_run_hash",
 ]
@@ -63,20 +64,24 @@ def check_name(name: str) -> str:
     return name
 
 
+def is_valid_name(name: object) -> bool:
+    """True if `check_name` accepts `name` (checked without building a message)."""
+    return isinstance(name, str) and _problem(name) is None
+
+
 def join_name(prefix: str, relative: str) -> str:
     """The name of a file at posix path `relative` inside a directory logged as `prefix`."""
     return check_name(f"{prefix}/{relative}" if prefix else relative)
 
 
 def _problem(name: str) -> str | None:
-    if (  # the common case at C speed: no part starts with '.', none is empty
-        name
-        and name[0] != "/"
-        and "/." not in f"/{name}"
+    if (  # the common case at C speed: printable, no part starts with '.', none is empty
+        name.isprintable()
+        and name[:1] not in ("", "/", ".")
+        and "/." not in name
         and "//" not in name
-        and not name.endswith("/")
+        and name[-1] != "/"
         and "\\" not in name
-        and not _CONTROL.search(name)
     ):
         return None
     if not name:

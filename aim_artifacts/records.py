@@ -12,7 +12,7 @@ import attrs
 
 from .errors import InvalidMetadataError, SidecarError
 from .formatting import format_time, parse_time
-from .names import check_name
+from .names import check_name, is_valid_name
 
 __all__ = ["Artifact", "Artifacts", "Downloader", "check_metadata"]
 
@@ -150,37 +150,98 @@ class Artifact:
         Raises:
             SidecarError: a key is missing or has a wrong value; the message says where.
         """
-        if not isinstance(data, Mapping):
-            msg = f"{where}: expected an object, got {type(data).__name__}"
-            raise SidecarError(msg)
-        values: dict[str, Any] = {}
-        for key, kind in (
-            ("name", str),
-            ("path", str),
-            ("uri", str),
-            ("size", int),
-            ("sha256", str),
-            ("created_at", str),
-            ("content_type", str),
-            ("metadata", dict),
-        ):
-            if key not in data:
-                msg = f"{where}.{key}: missing"
-                raise SidecarError(msg)
-            value = data[key]
-            if not isinstance(value, kind) or isinstance(value, bool):
-                msg = f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
-                raise SidecarError(msg)
-            values[key] = value
-        try:
-            values["created_at"] = parse_time(values["created_at"])
-            return cls(**values, downloader=downloader)
-        except ValueError as exc:
-            msg = f"{where}: {exc}"
-            raise SidecarError(msg) from exc
+        record = _assemble(data, downloader) if cls is Artifact else None
+        if record is not None and is_valid_name(record.name):
+            return record
+        return _checked(cls, data, where, downloader)
 
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r}, size={self.size}, uri={self.uri!r})"
+
+
+def from_stored(data: Any, *, sidecar: str, downloader: Downloader | None) -> Artifact:
+    """`Artifact.from_dict` for a record of the sidecar at path `sidecar`, which its decoder
+    passed: the name was checked there (where it entered), so it is not checked again.
+
+    Raises:
+        SidecarError: a key is missing or has a wrong value; the message says where.
+    """
+    record = _assemble(data, downloader)
+    if record is None:
+        where = f"{sidecar}: artifacts[{data.get('name')!r}]"
+        record = _checked(Artifact, data, where, downloader)
+    return record
+
+
+def _assemble(data: Any, downloader: Downloader | None) -> Artifact | None:
+    """The record of `data` if it passes every check but the name's (the types of `_FIELDS`
+    and what the validators check) without a message built, set directly as attrs' own
+    ``__init__`` sets it; else None, for `_checked` to say what is wrong."""
+    try:
+        name, path, uri, size = data["name"], data["path"], data["uri"], data["size"]
+        sha256, created_at = data["sha256"], data["created_at"]
+        content_type, metadata = data["content_type"], data["metadata"]
+        if not (
+            type(name) is type(path) is type(uri) is type(sha256) is str
+            and type(created_at) is type(content_type) is str
+            and type(size) is int
+            and size >= 0
+            and type(metadata) is dict
+            and _SHA256.fullmatch(sha256)
+        ):
+            return None
+        created_at = parse_time(created_at)
+        metadata = check_metadata(metadata)  # the field's converter
+    except (LookupError, TypeError, ValueError):
+        return None
+    record = object.__new__(Artifact)
+    set_field = object.__setattr__
+    set_field(record, "name", name)
+    set_field(record, "path", path)
+    set_field(record, "uri", uri)
+    set_field(record, "size", size)
+    set_field(record, "sha256", sha256)
+    set_field(record, "created_at", created_at)
+    set_field(record, "content_type", content_type)
+    set_field(record, "metadata", metadata)
+    set_field(record, "_downloader", downloader)
+    return record
+
+
+_FIELDS = (  # a record's keys in the sidecar, and their JSON types
+    ("name", str),
+    ("path", str),
+    ("uri", str),
+    ("size", int),
+    ("sha256", str),
+    ("created_at", str),
+    ("content_type", str),
+    ("metadata", dict),
+)
+
+
+def _checked(cls: type[Artifact], data: Any, where: str, downloader: Downloader | None) -> Artifact:
+    """The record of `data` built by ``cls(...)`` and its validators: every problem an
+    error that says where."""
+    if not isinstance(data, Mapping):
+        msg = f"{where}: expected an object, got {type(data).__name__}"
+        raise SidecarError(msg)
+    values: dict[str, Any] = {}
+    for key, kind in _FIELDS:
+        if key not in data:
+            msg = f"{where}.{key}: missing"
+            raise SidecarError(msg)
+        value = data[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            msg = f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
+            raise SidecarError(msg)
+        values[key] = value
+    try:
+        values["created_at"] = parse_time(values["created_at"])
+        return cls(**values, downloader=downloader)
+    except ValueError as exc:
+        msg = f"{where}: {exc}"
+        raise SidecarError(msg) from exc
 
 
 class Artifacts(dict[str, Artifact]):

@@ -6,8 +6,9 @@ newest revision wins, so merging states is order-free and idempotent: a stale sn
 entry read twice never loses or revives anything.
 
 Records stay plain JSON objects here: merging and folding never pay for building them.
-`Artifact.from_dict` validates each one where a run is loaded. This module checks the
-structure, the names (so nothing can point outside the run) and the revisions.
+This module checks the structure, the names (so nothing can point outside the run; checked
+here once, where they enter) and the revisions; `records.from_stored` checks the rest of
+each record where a run's records are built.
 
 Sidecar (``.aim-artifacts.json``), one artifact per line::
 
@@ -32,7 +33,8 @@ from typing import Any
 import attrs
 
 from .errors import SidecarError, UnsupportedFormatError
-from .names import check_name
+from .gcpause import paused
+from .names import check_name, is_valid_name
 
 __all__ = [
     "FORMAT",
@@ -47,7 +49,7 @@ __all__ = [
 FORMAT_NAME = "aim-artifacts"
 MAJOR = 1
 FORMAT = f"{FORMAT_NAME}/{MAJOR}"
-_REVISION = re.compile(r"\d{20}-[0-9a-f]{12}")
+_REVISION = re.compile(r"[0-9]{20}-[0-9a-f]{12}")  # not \d: any Unicode digit
 
 Record = dict[str, Any]
 
@@ -77,6 +79,9 @@ class RunState:
 
     def merge(self, other: RunState) -> None:
         """Take every change of `other` that is newer than ours."""
+        if not self.changes:  # all of them, at C speed
+            self.changes.update(other.changes)
+            return
         for name, (revision, record) in other.changes.items():
             self._set(name, revision, record)
 
@@ -130,13 +135,22 @@ def decode_sidecar(data: bytes, *, where: str) -> RunState:
         UnsupportedFormatError: written by a newer major format.
         SidecarError: anything else wrong; the message says where.
     """
-    doc = _load(data, where)
-    state = RunState()
-    for name, value in _get(doc, "artifacts", dict, where).items():
-        here = f"{where}: artifacts[{name!r}]"
-        record = _record(name, value, here)
-        revision = _revision(record.pop("revision", None), f"{here}.revision")
-        state.changes[name] = (revision, record)
+    with paused():
+        doc = _load(data, where)
+        state = RunState()
+        changes = state.changes
+        for name, value in _get(doc, "artifacts", dict, where).items():
+            revision: Any = value.pop("revision", None) if type(value) is dict else None
+            if not (  # the common case, checked without building a message
+                type(revision) is str
+                and _REVISION.fullmatch(revision)
+                and value.get("name") == name
+                and is_valid_name(name)
+            ):
+                here = f"{where}: artifacts[{name!r}]"
+                _record(name, value, here)
+                _revision(revision, f"{here}.revision")
+            changes[name] = (revision, value)
     for name, revision in _get(doc, "deleted", dict, where).items():
         here = f"{where}: deleted[{name!r}]"
         state.apply(_revision(revision, here), deleted=[_name(name, here)])
@@ -216,7 +230,7 @@ def _record(name: str, value: Any, where: str) -> Record:
     if value.get("name") != name:
         msg = f"{where}.name: {value.get('name')!r} differs from its key"
         raise SidecarError(msg)
-    return dict(value)
+    return value
 
 
 def _revision(value: Any, where: str) -> str:

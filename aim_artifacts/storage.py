@@ -17,7 +17,9 @@ publish              S3: an object appears whole when its PUT or multipart uploa
                      temp directory, renamed into place once (`stage`, `unstage`)
 directories          made before the first write into each directory (`make_dirs`): at or
                      below the base the user gave, never above it (never a bucket); a store
-                     without directories makes none (object stores: ``mkdir`` makes nothing)
+                     without directories makes none (object stores: ``mkdir`` makes nothing);
+                     left to the backend's own ``put_file`` where it was seen to make them
+                     (WebDAV; learned once per process, `_learned`)
 threads              asynchronous filesystems (one event loop serialises them) are shared by all
                      threads; any other gets an instance per thread (paramiko, ftplib and
                      smbprotocol clients are not thread-safe)
@@ -65,6 +67,12 @@ SHARED_WORKERS = 16  # ... asynchronous clients (object stores; S3's pool sized 
 PER_THREAD_WORKERS = 4  # ... and clients with a connection per thread (SFTP, FTP, SMB, WebDAV)
 
 
+# What a backend was seen to do, learned once per process and configuration (`Storage.token`):
+# "mkdir makes" (a mkdir that raised nothing made a directory: object stores make none) and
+# "put makes parents" (the backend's own ``put_file`` makes missing parent directories).
+_learned: dict[tuple[str, str], bool] = {}
+
+
 class FileInfo(NamedTuple):
     """A file as a listing shows it."""
 
@@ -108,7 +116,6 @@ class Storage:
         self._share = share
         self._dirs: set[str] = set()  # directories made or found by `make_dirs`
         self._making: dict[str, threading.Lock] = {}  # a directory's maker holds its lock
-        self._mkdir_makes = False  # a mkdir that raised nothing was seen to make a directory
 
     # -- the filesystem ------------------------------------------------------------------------
 
@@ -278,8 +285,20 @@ class Storage:
         whole or not at all: only if `check()`, called once the bytes are stored, raises
         nothing. `callback` hears of the bytes moved where the backend reports them."""
         with self._temp(path) as temp:
-            self.make_dirs(temp.rsplit("/", 1)[0])
-            self.fs.put_file(source, temp, callback=callback)
+            parent = temp.rsplit("/", 1)[0]
+            if _learned.get((self.token, "put makes parents")) is False:
+                self.make_dirs(parent)
+            try:
+                self.fs.put_file(source, temp, callback=callback)
+            except Exception as exc:
+                # Refused before any byte moved (SFTP, FTP, SMB): make the parents, once more.
+                if not is_missing(exc) or parent in self._dirs or not self.make_dirs(parent):
+                    raise
+                _learned[(self.token, "put makes parents")] = False
+                self.fs.put_file(source, temp, callback=callback)
+            else:  # WebDAV's makes them itself: ours would be three requests more
+                _learned.setdefault((self.token, "put makes parents"), True)
+                self._dirs.add(parent)
             check()
 
     @contextlib.contextmanager
@@ -418,12 +437,12 @@ class Storage:
                     made = True
         # Once a made directory was seen to exist, a mkdir that raised nothing is trusted
         # (object stores make nothing: the first check tells them apart).
-        if not (made and self._mkdir_makes):
+        if not (made and _learned.get((self.token, "mkdir makes"))):
             fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
             if not fs.isdir(path):
                 return False
             if made:
-                self._mkdir_makes = True
+                _learned[(self.token, "mkdir makes")] = True
         self._dirs.add(path)
         return True
 
@@ -446,7 +465,7 @@ class Storage:
 
     # -- exclusion -----------------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def token(self) -> str:
         """What tells this filesystem's configuration apart from others (its options
         hashed, never shown)."""

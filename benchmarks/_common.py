@@ -15,9 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the scripts run from a checkout: reuse the test servers
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import moto_process  # noqa: E402
+from tests.servers import moto_process, ui_process  # noqa: E402
 
-__all__ = ["ROOT", "Timing", "fresh_dir", "moto_process", "report", "s3_client", "time_runs"]
+__all__ = [
+    "ROOT",
+    "Timing",
+    "fresh_dir",
+    "moto_process",
+    "report",
+    "s3_client",
+    "time_runs",
+    "ui_process",
+]
 
 
 class Timing:

@@ -187,10 +187,11 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def ui_process(uri: str) -> Iterator[str]:
-    """``aim-artifacts ui URI`` in its own process on a free port; yields the page's URL."""
+def ui_process(uri: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``aim-artifacts ui URI`` in its own process on a free port, `env` added to its
+    environment; yields the page's URL."""
     argv = [sys.executable, "-m", "aim_artifacts.cli", "ui", uri, "--port", "0"]
-    with server_process(argv, "serving") as line:  # "aim-artifacts: serving URI on http://h:p"
+    with server_process(argv, "serving", env) as line:  # "aim-artifacts: serving URI on http://h:p"
         yield line.rsplit(" on ", 1)[1].split()[0]
 
 

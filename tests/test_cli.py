@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from aim_artifacts import Run
-from aim_artifacts.cli import human_size, main
+from aim_artifacts.cli import human_size, listen, main
 from conftest import AWS_KEY, AWS_SECRET
 
 
@@ -176,3 +177,15 @@ def test_s3_from_environment_never_prints_the_secret(
 )
 def test_human_size(size: int, text: str) -> None:
     assert human_size(size) == text
+
+
+def test_the_page_server_sends_each_reply_at_once() -> None:
+    """Connections of `aim-artifacts ui` have Nagle's algorithm off (with it on, each reply
+    on a kept-alive connection waited ~40 ms for the client's delayed ACK)."""
+    with (
+        listen("127.0.0.1", 0) as listener,
+        socket.create_connection(listener.getsockname()[:2], timeout=10),
+    ):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -10,7 +10,8 @@ from aim_artifacts.names import check_name, check_run_hash, join_name, new_run_h
 
 
 @pytest.mark.parametrize(
-    "name", ["a", "a.txt", "dir/sub/file.bin", ".hidden", "a..b", "..x", "日本/語.txt", "a b"]
+    "name",
+    ["a", "a.txt", "dir/sub/file.bin", ".hidden", "a..b", "..x", "日本/語.txt", "a b", "a\u00a0b"],
 )
 def test_valid_names(name: str) -> None:
     assert check_name(name) == name

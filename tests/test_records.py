@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from aim_artifacts import Artifact, InvalidMetadataError, SidecarError
-from aim_artifacts.records import check_metadata
+from aim_artifacts.records import check_metadata, from_stored
 
 SHA = "ab" * 32
 WHEN = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
@@ -56,12 +56,44 @@ def test_offsets_are_converted_to_utc() -> None:
         ({"created_at": "2026-01-02T03:04:05"}, r"has no time zone"),
         ({"created_at": "yesterday"}, r"Invalid isoformat"),
         ({"metadata": []}, r"\.metadata: expected dict"),
+        ({"metadata": {"x": float("nan")}}, r"metadata must be JSON-serialisable"),
+        ({"sha256": "AB" * 32}, r"sha256 must be 64 lowercase hex"),
     ],
 )
 def test_bad_records_say_where(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(SidecarError, match=message) as info:
         Artifact.from_dict(record(**changes), where="artifacts[0]")
     assert str(info.value).startswith("artifacts[0]")
+
+
+def test_a_record_read_is_the_one_the_constructor_makes() -> None:
+    """`from_dict` sets the fields it checked directly: every field is set, as
+    ``Artifact(...)`` sets it (the metadata a copy)."""
+    data = record()
+    made = Artifact(**{**data, "created_at": WHEN})
+    for read in (Artifact.from_dict(data), from_stored(data, sidecar="s", downloader=None)):
+        assert attrs.asdict(read, recurse=False) == attrs.asdict(made, recurse=False)
+        assert read.metadata is not data["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"size": -1}, r"'size' must be >= 0"),
+        ({"sha256": "xyz"}, r"sha256 must be 64 lowercase hex"),
+        ({"created_at": "yesterday"}, r"Invalid isoformat"),
+        ({"metadata": None}, r"\.metadata: expected dict, got NoneType"),
+    ],
+)
+def test_records_from_a_decoded_sidecar_are_checked_but_for_the_name(
+    changes: dict[str, Any], message: str
+) -> None:
+    """The sidecar's decoder checked the name; everything else is checked here, and the
+    error names the sidecar and the record."""
+    where = r"^s\.json: artifacts\['ckpt/model\.bin'\]"
+    with pytest.raises(SidecarError, match=where + ".*" + message):
+        from_stored(record(**changes), sidecar="s.json", downloader=None)
+    assert from_stored(record(name="../x"), sidecar="s.json", downloader=None).name == "../x"
 
 
 def test_missing_key_says_which() -> None:

@@ -91,7 +91,23 @@ def test_entry_round_trip() -> None:
             r"^s: artifacts\['a'\]\.name: 'b' differs from its key",
         ),
         ('{"format": "aim-artifacts/1", "artifacts": {"a": 3}}', r"expected an object, got int"),
+        (
+            '{"format": "aim-artifacts/1", "artifacts": {"a": {"name": "a"}}}',
+            r"^s: artifacts\['a'\]\.revision: None is not a revision",
+        ),
+        (
+            '{"format": "aim-artifacts/1", "artifacts": {"a": {"name": "a", "revision": "r"}}}',
+            r"^s: artifacts\['a'\]\.revision: 'r' is not a revision",
+        ),
+        (
+            '{"format": "aim-artifacts/1", "artifacts": {"a//b": {"name": "a//b", "revision": 1}}}',
+            r"^s: artifacts\['a//b'\]: invalid artifact name 'a//b': it has an empty part",
+        ),
         ('{"format": "aim-artifacts/1", "deleted": {"../x": "r"}}', r"is not a revision"),
+        (  # Arabic-Indic digits are digits to \d, not in a revision
+            '{"format": "aim-artifacts/1", "deleted": {"a": "%s-aaaaaaaaaaaa"}}' % ("\u0660" * 20),
+            r"is not a revision",
+        ),
     ],
 )
 def test_corrupt_sidecars_say_where(text: str, message: str) -> None:

@@ -36,6 +36,20 @@ def test_a_folder_level_holds_its_files_and_sub_folders_with_totals() -> None:
     assert level.total == 4
 
 
+@pytest.mark.parametrize("folder", ["", "a", "a/b", "A", "b", "missing"])
+def test_folder_totals_are_those_of_counting_every_row(folder: str) -> None:
+    """An unfiltered level steps over its folders' rows: it adds up as visiting them does."""
+    prefix = f"{folder}/" if folder else ""
+    counted: dict[str, tuple[int, int]] = {}
+    for a in index().records:
+        head, slash, _ = a.name.removeprefix(prefix).partition("/")
+        if a.name.startswith(prefix) and slash:
+            count, size = counted.get(prefix + head, (0, 0))
+            counted[prefix + head] = (count + 1, size + a.size)
+    level = index().page(folder=folder).folders
+    assert [(f.path, f.count, f.size) for f in level] == sorted((p, *t) for p, t in counted.items())
+
+
 def test_the_filter_ignores_case_and_counts_what_matches() -> None:
     assert index().page(query="B/").total == 4  # a/b/c, a/b/d, b/a, a-b/x
     matched = index().page(folder="", query="Z")

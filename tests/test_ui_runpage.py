@@ -4,6 +4,7 @@ sorted and filtered pages with a cursor, previews, verify and the comparison of 
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from aim_artifacts import Run
 from aim_artifacts.ui.app import create_app
 from tests.runpage_data import CONFIG, HOSTILE_SVG, LONG_NAME, SCRIPT_SVG, demo_runs, png
 from tests.servers import S3Server
+
+GOLDEN = Path(__file__).parent / "data" / "sidecar-v1.json"
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +149,30 @@ def test_verify_reports_what_changed(tmp_path: Path) -> None:
     bad = client.post(f"/api/runs/{run.hash}/verify").json()
     assert bad["ok"] is False and bad["changed"] == ["b.txt"] and bad["verified"] == 1
     assert client.post("/api/runs/ffffffffffffffffffffffff/verify").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "../../x"}, r"artifacts\[&#39;../../x&#39;\]: invalid artifact name"),
+        ({"size": "12"}, r"artifacts\[&#39;config.yaml&#39;\]\.size: expected int, got str"),
+    ],
+)
+def test_a_tampered_sidecar_is_an_error_page_and_nothing_of_the_run(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    doc = json.loads(GOLDEN.read_bytes())
+    record = {**doc["artifacts"].pop("config.yaml"), **change}
+    doc["artifacts"][record["name"]] = record
+    (tmp_path / doc["run"]).mkdir()
+    (tmp_path / doc["run"] / ".aim-artifacts.json").write_text(json.dumps(doc))
+    client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1")
+    page = client.get(f"/runs/{doc['run']}")
+    assert page.status_code == 500 and "text/html" in page.headers["content-type"]
+    assert re.search(r"The records of run &#39;\w+&#39; are invalid: .*" + message, page.text)
+    assert "ckpt/model.bin" not in page.text
+    for url in (f"/api/runs/{doc['run']}/artifacts", f"/runs/{doc['run']}/download/ckpt/model.bin"):
+        assert client.get(url).status_code == 500
 
 
 def test_compare_shows_added_removed_changed_and_the_config_diff(demo: Any) -> None:

@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import InvalidCursorError, RunsPage, Store
-from ..display import render
+from ..display import load_templates, render
 from ..formatting import human_size
 from .runpage import run_routes
 from .security import LOOPBACK_HOSTS, Guard
@@ -44,6 +44,7 @@ def create_app(
     never shown), answering requests whose `Host` is one of `allowed_hosts` and, if `token`
     is set, that carry it."""
     store = base_uri if isinstance(base_uri, Store) else Store(base_uri, **storage_options)
+    load_templates()  # now, not on the first request
 
     def list_runs(request: Request) -> tuple[str, RunsPage]:
         """The page of runs the query asks for (``q``: part of a hash, ``cursor``, ``limit``,

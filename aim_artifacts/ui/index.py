@@ -8,6 +8,7 @@ import base64
 import binascii
 import bisect
 import datetime as dt
+import itertools
 import json
 import threading
 import time
@@ -55,7 +56,8 @@ class RunIndex:
         self.records: list[Artifact] = sorted(artifacts, key=lambda a: a.name)
         self._names = [a.name for a in self.records]
         self.count: int = len(self.records)
-        self.size: int = sum(a.size for a in self.records)
+        self._sizes = [0, *itertools.accumulate(a.size for a in self.records)]  # sums so far
+        self.size: int = self._sizes[-1]
         times = [a.created_at for a in self.records]
         self.created: dt.datetime | None = min(times, default=None)
         self.last_logged: dt.datetime | None = max(times, default=None)
@@ -90,7 +92,9 @@ class RunIndex:
         needle = query.lower()
         folders: list[Folder] = []
         if folder is None:
-            rows = [a for a in self._by(sort) if needle in a.name.lower()]
+            rows = self._by(sort)
+            if needle:
+                rows = [a for a in rows if needle in a.name.lower()]
         else:
             folders, rows = self._level(folder.strip("/"), needle)
             if sort != "name":
@@ -115,6 +119,8 @@ class RunIndex:
         prefix = f"{folder}/" if folder else ""
         start = bisect.bisect_left(self._names, prefix)
         stop = bisect.bisect_right(self._names, prefix, key=lambda n: n[: len(prefix)])
+        if not needle:
+            return self._subtree(prefix, start, stop)
         counts: dict[str, list[int]] = {}
         files = []
         for record in self.records[start:stop]:
@@ -128,6 +134,24 @@ class RunIndex:
             else:
                 files.append(record)
         folders = [Folder(path, count, size) for path, (count, size) in sorted(counts.items())]
+        return folders, files
+
+    def _subtree(self, prefix: str, start: int, stop: int) -> tuple[list[Folder], list[Artifact]]:
+        """`_level` unfiltered: the records ``start:stop`` (those under `prefix`) stepped
+        through a folder at a time, its count and size read off without visiting its rows."""
+        folders, files = [], []
+        at = start
+        while at < stop:
+            head, slash, _ = self._names[at][len(prefix) :].partition("/")
+            if not slash:
+                files.append(self.records[at])
+                at += 1
+                continue
+            path = prefix + head
+            end = bisect.bisect_left(self._names, f"{path}0", at, stop)  # '0' follows '/'
+            folders.append(Folder(path, end - at, self._sizes[end] - self._sizes[at]))
+            at = end
+        folders.sort(key=lambda f: f.path)
         return folders, files
 
 

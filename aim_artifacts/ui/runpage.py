@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from .. import Artifact, InvalidNameError, Run, RunNotFoundError, Store
+from .. import Artifact, InvalidNameError, Run, RunNotFoundError, SidecarError, Store
 from ..display import artifact_rows, render, short_time, split_middle
 from ..formatting import human_size
 from .compare import compare
@@ -39,6 +39,8 @@ def run_routes(store: Store, page: Render) -> list[Route]:
             return store.run(run_hash)
         except (RunNotFoundError, InvalidNameError) as exc:
             raise HTTPException(404, f"There is no run {run_hash!r} in this store.") from exc
+        except SidecarError as exc:  # nothing of the run is served
+            raise HTTPException(500, f"The records of run {run_hash!r} are invalid: {exc}") from exc
 
     indexes = IndexCache(lambda run_hash: open_run(run_hash).artifacts.values())
 
