@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import attrs
@@ -37,10 +38,12 @@ def store_batch(
     workers: int,
     block: bool,
     progress_label: str | None,
+    before_record: Callable[[], object],
 ) -> Future[list[Artifact]]:
     """Store `jobs` at `location` and record them; the future holds their records once
     recorded, or an `UploadError` naming the failed ones (the others are recorded).
-    `progress_label`: show a progress bar with this label."""
+    `progress_label`: show a progress bar with this label; `before_record` is called
+    before the records are (its failure fails them)."""
     staging = _Staging.of(jobs, location)
     bar = None
     if progress_label is not None:
@@ -70,6 +73,7 @@ def store_batch(
             if staging:
                 staging.publish([r.name for r in changed])
             if changed:
+                before_record()
                 catalog.commit(changed)
         except Exception as exc:  # noqa: BLE001 - the record failed: so did every upload
             failures.update(dict.fromkeys(results, exc))

@@ -325,6 +325,17 @@ def repair(
 
 
 @main.command()
+@uri_argument
+@uri_option
+@_one_line_errors
+def reindex(store_uri: str | None, uri: str | None) -> None:
+    """Build the runs index of a store written before it (or by an older version), so the
+    newest runs list without listing the whole store."""
+    marked = _store(uri, store_uri).reindex()
+    click.echo(f"indexed {len(marked)} run{'' if len(marked) == 1 else 's'}")
+
+
+@main.command()
 @click.argument("names", nargs=-1, required=True)
 @uri_option
 @run_option

@@ -15,10 +15,10 @@ from concurrent.futures import Executor
 
 import attrs
 
-from .errors import InvalidNameError
+from . import s3
 from .journal import JOURNAL_DIR, SIDECAR_NAME, Journal, is_entry
 from .location import Location
-from .names import check_run_hash
+from .names import is_run_hash
 from .sidecar import RunState
 from .storage import FileInfo
 
@@ -59,20 +59,42 @@ def list_runs(base: Location) -> list[Listed]:
         run_hash, _, rest = relative.partition("/")
         if rest:
             files[run_hash].append((rest, file))
-    runs = [_listed(run_hash, found) for run_hash, found in files.items() if _is_hash(run_hash)]
+    runs = [_listed(run_hash, found) for run_hash, found in files.items() if is_run_hash(run_hash)]
     return sorted((r for r in runs if r.metadata), key=lambda r: r.key, reverse=True)
 
 
-def load_states(base: Location, runs: Sequence[Listed], pool: Executor | None) -> list[RunState]:
-    """The records of each of `runs` (in order), read on `pool`'s threads (None: here)."""
+def load_states(
+    base: Location, runs: Sequence[tuple[str, list[str] | None]], pool: Executor | None
+) -> list[RunState]:
+    """The records of each of `runs` (in order), read on `pool`'s threads (None: here).
 
-    def load(run: Listed) -> RunState:
-        return Journal(base.child(run.hash), run.hash).load(entries=run.entries)
+    Args:
+        runs: (run hash, the paths of its journal entries as listed, or None: list them).
+    """
+
+    def load(run: tuple[str, list[str] | None]) -> RunState:
+        run_hash, entries = run
+        journal = Journal(base.child(run_hash), run_hash)
+        if entries is None:
+            entries = _entries(base, journal.journal_path)
+        return journal.load(entries=entries)
 
     with base.storage_errors():
         if pool is None or len(runs) <= 1:
             return [load(run) for run in runs]
         return list(pool.map(load, runs))
+
+
+def _entries(base: Location, journal: str) -> list[str] | None:
+    """The paths of the entries in the journal folder `journal` from one request where the
+    backend lists a folder's first names so (S3: s3fs's own listing of an empty folder lists
+    its parent too), else None (the journal lists them)."""
+    if not base.is_s3:
+        return None
+    listed = s3.list_names(base.storage.origin, journal, after=None, limit=1000)
+    if listed is None or listed[1]:
+        return None
+    return [f"{journal}/{name}" for name in listed[0] if is_entry(name)]
 
 
 def _listed(run_hash: str, found: Iterable[tuple[str, FileInfo]]) -> Listed:
@@ -88,11 +110,3 @@ def _is_metadata(relative: str) -> bool:
         return True
     directory, _, name = relative.partition("/")
     return directory == JOURNAL_DIR and is_entry(name)
-
-
-def _is_hash(name: str) -> bool:
-    try:
-        check_run_hash(name)
-    except InvalidNameError:
-        return False
-    return True

@@ -11,6 +11,7 @@ __all__ = [
     "RESERVED_PREFIX",
     "check_name",
     "check_run_hash",
+    "is_run_hash",
     "is_valid_name",
     "join_name",
     "new_run_hash",
@@ -39,6 +40,11 @@ def check_run_hash(run_hash: str) -> str:
         msg = f"invalid run hash {run_hash!r}: use 1-128 letters, digits, '_' or '-'"
         raise InvalidNameError(msg)
     return run_hash
+
+
+def is_run_hash(name: str) -> bool:
+    """True if `name` is a valid run hash (see `check_run_hash`)."""
+    return isinstance(name, str) and bool(_RUN_HASH.fullmatch(name))
 
 
 def check_name(name: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from . import integrity, preemption
+from . import integrity, preemption, runindex
 from .batch import record_of, store_batch
 from .catalog import Catalog
 from .errors import (
@@ -69,6 +69,7 @@ class Run(RunView):
             raise TypeError(msg)
         self.hash: str = check_run_hash(run_hash) if run_hash is not None else new_run_hash()
         self._reopened = run_hash is not None
+        self._index = runindex.RunEntry(self.hash)  # its marker and open flag
         self._max_concurrency = max_concurrency
         self._catalog = Catalog(self.hash)
         self._uploader = Uploader()
@@ -218,6 +219,7 @@ class Run(RunView):
         with writing(location, location.join(name)) as writer:
             yield writer
         writer.recorded_as(record_of(job, location, self._catalog, writer.sha256, writer.size))
+        self._before_record(location)
         self._catalog.commit([writer.artifact])
 
     def wait(self) -> None:
@@ -244,6 +246,9 @@ class Run(RunView):
             self._uploader.shutdown()
             if self._catalog.unfolded:
                 self._catalog.fold()
+            if (location := self.location) is not None:
+                with location.storage_errors():
+                    self._index.closed(location)
 
     def __enter__(self) -> Run:
         return self
@@ -279,6 +284,7 @@ class Run(RunView):
         if not self._catalog.has(name):
             msg = f"run {self.hash} has no artifact {name!r}"
             raise ArtifactNotFoundError(msg)
+        self._before_record(location)
         self._catalog.commit(deleted=[name])
         integrity.remove_object(location, name)
 
@@ -288,6 +294,14 @@ class Run(RunView):
         location = super()._bound()
         close_at_exit(self)  # uploads waited for and the journal folded at exit, if open
         return location
+
+    def _before_record(self, location: Location) -> None:
+        """Put the run in its store's runs index and flag it open (`runindex`); a run
+        reopened with records has its marker already, or dates from before the index."""
+        with location.storage_errors():
+            self._index.before_record(
+                location, lambda: self._reopened and bool(self._catalog.artifacts())
+            )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -318,4 +332,5 @@ class Run(RunView):
             workers=workers,
             block=block,
             progress_label=label,
+            before_record=lambda: self._before_record(location),
         )

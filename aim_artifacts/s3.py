@@ -49,6 +49,7 @@ __all__ = [
     "abort_incomplete_uploads",
     "client_config",
     "has_conditional_writes",
+    "list_names",
     "put_if",
     "read_with_etag",
     "storage_options",
@@ -244,6 +245,30 @@ def abort_incomplete_uploads(
         )
         aborted.append(f"{bucket}/{upload['Key']}")
     return aborted
+
+
+def list_names(
+    fs: AbstractFileSystem, path: str, *, after: str | None, limit: int, folders: bool = False
+) -> tuple[list[str], bool] | None:
+    """One ListObjectsV2 request: up to `limit` names of the keys directly below the folder
+    `path` whose names sort after `after` (with `folders`, the sub-folders' names too), in
+    order, and whether more follow; None when `fs` is not s3fs (list some other way).
+    """
+    import s3fs  # noqa: PLC0415 - s3fs is imported only when S3 is used
+
+    if not isinstance(fs, s3fs.S3FileSystem):
+        return None
+    bucket, _, prefix = path.partition("/")
+    prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
+    if after is not None:
+        request["StartAfter"] = prefix + after
+    if folders:
+        request["Delimiter"] = "/"
+    response = fs.call_s3("list_objects_v2", **request)
+    names = [o["Key"][len(prefix) :] for o in response.get("Contents", [])]
+    names += [p["Prefix"][len(prefix) :].rstrip("/") for p in response.get("CommonPrefixes", [])]
+    return sorted(n for n in names if n and "/" not in n), bool(response.get("IsTruncated"))
 
 
 # -- conditional writes (the sidecar's compare-and-swap) -------------------------------------

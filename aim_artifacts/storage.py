@@ -249,9 +249,10 @@ class Storage:
         ]
 
     def read(self, path: str) -> bytes | None:
-        """The bytes of `path`, or None if it does not exist."""
+        """The bytes of `path` (metadata: read in one request), or None if it is missing."""
+        fs = self.origin  # fresh, never from a read cache
         try:
-            return self.origin.cat_file(path)  # fresh, never from a read cache
+            return fs.cat_file(path, **_one_request(fs))
         except Exception as exc:
             if is_missing(exc):
                 return None
@@ -571,6 +572,13 @@ def _fresh_listing(fs: AbstractFileSystem) -> dict[str, bool]:
         if name in parameters:
             return {name: True}
     return {}
+
+
+def _one_request(fs: AbstractFileSystem) -> dict[str, int]:
+    """The keyword that makes ``fs.cat_file`` read in one request where it declares one
+    (s3fs's ``max_concurrency``: else it asks the size first, to split large reads)."""
+    method = "_cat_file" if getattr(fs, "async_impl", False) else "cat_file"
+    return {"max_concurrency": 1} if "max_concurrency" in _parameters(type(fs), method) else {}
 
 
 def _overwriting_move(fs: AbstractFileSystem) -> Callable[[str, str], object] | None:

@@ -1,15 +1,21 @@
 """`Store`: a base URI holding many runs; listed newest first, a page at a time.
 
-Listing costs what the backend's listing of the base costs, not a request per run: the runs,
-their order and their metadata files come from one recursive listing (`listing`); a page's
-summaries are read several runs at a time and reused while those files are unchanged.
+A page without a search comes from the runs index (`runindex`) where the store has a
+complete one: a listing of the index's first names and one of the runs flagged open, then
+the shown runs' records (the sidecar alone for a run no writer has open), several at a
+time; how many runs there are is then not known (`RunsPage.total` is None).
+Otherwise listing costs what the backend's listing of the base costs, not a request per run:
+the runs, their order and their metadata files come from one recursive listing (`listing`);
+a page's summaries are read several runs at a time and reused while those files are unchanged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +30,22 @@ from .listing import Listed, list_runs, load_states
 from .location import Location, resolve
 from .names import check_run_hash
 from .run import Run
+from .runindex import (
+    Marker,
+    declare_complete,
+    flag_open,
+    list_page,
+    open_runs,
+    write_marker,
+)
 from .sidecar import RunState
 from .storage import SHARED_WORKERS
 
 __all__ = ["PAGE_SIZE", "RunSummary", "RunsPage", "Store"]
 
 PAGE_SIZE = 50  # runs on a page of the web page and `/api/runs`, unless asked otherwise
+_FROM_INDEX = "i"  # starts the cursors of pages read from the runs index (never a digit)
+_NOT_IN_CURSOR = re.compile(r"[\x00-\x1f\x7f/]")
 
 
 @attrs.frozen
@@ -56,11 +72,12 @@ class RunSummary:
 
 @attrs.frozen
 class RunsPage:
-    """A page of runs, newest first: their summaries, how many runs matched in all, and
-    the cursor of the next page (None on the last)."""
+    """A page of runs, newest first: their summaries, how many runs matched in all (None:
+    not counted, for a page read from the runs index), and the cursor of the next page
+    (None on the last)."""
 
     runs: tuple[RunSummary, ...]
-    total: int
+    total: int | None
     next: str | None
 
 
@@ -83,6 +100,8 @@ class Store:
         self._lock = threading.Lock()
         self._listing: tuple[float, list[Listed]] = (-float("inf"), [])
         self._summaries: dict[str, tuple[tuple[tuple[str, str], ...], RunSummary]] = {}
+        # pages read from the index (None: the store has no complete index)
+        self._pages: dict[tuple[str | None, int], tuple[float, RunsPage | None]] = {}
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, readers)
         if must_exist or self._base.storage.local:  # local: free to ask, and a common mistake
             self._base.check_store(must_exist=must_exist)
@@ -105,7 +124,13 @@ class Store:
         self._base.check_store(must_exist=False)
 
     def runs(self) -> list[str]:
-        """The hashes of the runs stored here, sorted (one listing of the store)."""
+        """The hashes of the runs stored here, sorted: from a complete runs index, every
+        run marked (one whose first record is not stored yet too), one listing of the
+        index; else one listing of the store."""
+        with self._base.storage_errors():
+            index = list_page(self._base, None, None)
+        if index.complete:
+            return sorted({m.hash for m in index.markers})
         return sorted(r.hash for r in self._list(max_age=0.0))
 
     def summaries(self, search: str = "") -> list[RunSummary]:
@@ -124,10 +149,14 @@ class Store:
         """Up to `limit` runs (None: all), newest first, whose hash contains `search`
         (ignoring case), after the cursor `after` (a `RunsPage.next`); only these runs'
         records are read. Runs stored meanwhile never shift a later page: a cursor names
-        where the previous page ended.
+        where the previous page ended. With a `limit` and no search, where the store has a
+        complete runs index, the page costs a listing of the index's first names and one of
+        the runs flagged open, not of the store; newest first is then by when each run was
+        started, and `total` is None.
 
         Args:
-            max_age: seconds a listing of the store may be reused (0: list it now).
+            max_age: seconds a listing of the store (or a page of the index) may be reused
+                (0: list it now).
 
         Raises:
             InvalidCursorError: `after` is not a cursor of this method.
@@ -136,6 +165,14 @@ class Store:
         if limit is not None and limit < 1:
             msg = f"limit must be at least 1, not {limit}"
             raise ValueError(msg)
+        indexed = after is not None and after.startswith(_FROM_INDEX)
+        if not search and limit is not None and (after is None or indexed):
+            page = self._index_page(_index_cursor(after), limit, max_age)
+            if page is not None:
+                return page
+        if indexed:
+            msg = f"{after!r} is not a cursor of a page of runs matching {search!r}"
+            raise InvalidCursorError(msg)
         needle = search.lower()
         runs = [r for r in self._list(max_age) if needle in r.hash.lower()]
         start = 0
@@ -146,6 +183,89 @@ class Store:
         chosen = runs[start:end]
         cursor = _cursor(chosen[-1]) if chosen and end < len(runs) else None
         return RunsPage(tuple(self._summarise(chosen)), len(runs), cursor)
+
+    def _index_page(self, after: str | None, limit: int, max_age: float) -> RunsPage | None:
+        """Up to `limit` runs after the index name `after`, from the runs index; None if the
+        store has no complete index. Markers whose run has no records yet are skipped (more
+        are listed to fill the page), as is a run marked twice within a page."""
+        with self._lock:
+            listed_at, cached = self._pages.get((after, limit), (-float("inf"), None))
+        if time.monotonic() - listed_at <= max_age:
+            return cached
+        page = self._read_index_page(after, limit)
+        with self._lock:
+            if len(self._pages) > 64:
+                self._pages.clear()
+            self._pages[after, limit] = (time.monotonic(), page)
+        return page
+
+    def _read_index_page(self, after: str | None, limit: int) -> RunsPage | None:
+        """`_index_page`, read now."""
+        rows: list[RunSummary] = []
+        seen: set[str] = set()
+        cursor = after
+        with self._base.storage_errors():
+            flagged: set[str] | None = None
+            while len(rows) < limit:
+                index = list_page(self._base, cursor, limit - len(rows))
+                if after is None and cursor is None and not index.complete:
+                    return None
+                flagged = open_runs(self._base) if flagged is None else flagged
+                fresh = []
+                for marker in index.markers:
+                    if marker.hash not in seen:
+                        seen.add(marker.hash)
+                        fresh.append(marker)
+                # a run no writer has open has every record in its sidecar
+                wanted: list[tuple[str, list[str] | None]] = [
+                    (m.hash, None if m.hash in flagged else []) for m in fresh
+                ]
+                states = load_states(self._base, wanted, self._readers())
+                rows += [
+                    _summary(m.hash, state, where=self._base.child(m.hash).uri)
+                    for m, state in zip(fresh, states, strict=True)
+                    if state.changes
+                ]
+                cursor = index.last
+                if not index.more:
+                    cursor = None
+                    break
+        return RunsPage(tuple(rows), None, cursor and f"{_FROM_INDEX}{cursor}")
+
+    def reindex(self) -> list[str]:
+        """Build the runs index of a store written before it existed (or by a version
+        before it): a marker for every run without one, dated by the earliest time its
+        files list, then the index is declared complete, so that a page of the newest runs
+        costs a listing of the index, not of the store; a run whose journal holds entries
+        (its writer died, or is older) is flagged open, so pages read them. One listing of
+        the store, then a write per run marked (several at a time).
+
+        Returns:
+            The hashes of the runs marked, sorted.
+
+        Raises:
+            StorageError: the backend failed (run it again: what was marked stays).
+        """
+        with self._base.storage_errors():
+            runs = list_runs(self._base)
+            marked = {m.hash for m in list_page(self._base, None, None).markers}
+            missing = [Marker(r.hash, r.stored // 1_000_000) for r in runs if r.hash not in marked]
+            writes = [functools.partial(write_marker, self._base, m) for m in missing]
+            writes += [
+                functools.partial(flag_open, self._base, r.hash, "reindex")
+                for r in runs
+                if r.entries
+            ]
+            pool = self._readers()
+            if pool is None:
+                for write in writes:
+                    write()
+            else:
+                list(pool.map(lambda write: write(), writes))
+            declare_complete(self._base)
+        with self._lock:
+            self._pages.clear()
+        return sorted(m.hash for m in missing)
 
     def _list(self, max_age: float) -> list[Listed]:
         """The runs, newest first, from a listing at most `max_age` seconds old."""
@@ -168,7 +288,7 @@ class Store:
         with self._lock:
             known = {r.hash: self._summaries.get(r.hash) for r in runs}
         stale = [r for r in runs if (k := known[r.hash]) is None or k[0] != r.version]
-        states = load_states(self._base, stale, self._readers())
+        states = load_states(self._base, [(r.hash, r.entries) for r in stale], self._readers())
         fresh = {
             r.hash: (r.version, _summary(r.hash, state, where=self._base.child(r.hash).uri))
             for r, state in zip(stale, states, strict=True)
@@ -242,6 +362,22 @@ def _summary(run_hash: str, state: RunState, *, where: str) -> RunSummary:
     return RunSummary(
         run_hash, min(times, default=None), max(times, default=None), len(times), size
     )
+
+
+def _index_cursor(cursor: str | None) -> str | None:
+    """The index name a cursor of a page from the runs index continues after (None: the
+    first page).
+
+    Raises:
+        InvalidCursorError: not such a cursor.
+    """
+    if cursor is None:
+        return None
+    name = cursor[len(_FROM_INDEX) :]
+    if not name or name.startswith(".") or _NOT_IN_CURSOR.search(name):
+        msg = f"{cursor!r} is not a cursor of a page of runs"
+        raise InvalidCursorError(msg)
+    return name
 
 
 def _cursor(run: Listed) -> str:

@@ -15,9 +15,12 @@ Against the plain way in the same run: boto3's paginated ListObjectsV2 of the sa
 what any listing that orders runs by time can cost on this server.
 
 Each run holds a sidecar and a nested artifact, made once with the API on a local path and
-copied to S3 under new hashes in parallel (the sidecar's hash rewritten); the big store is
-made after the 20 / 200 comparison (moto scans a bucket's every key on each listing). Its
-setup takes about two minutes on moto. Exits 1 when a target is missed.
+copied to S3 under new hashes in parallel (the sidecar's hash rewritten), with the marker
+its writer puts in the runs index (`aim_artifacts.runindex`), one millisecond apart; the
+big store is made after the 20 / 200 comparison (moto scans a bucket's every key on each
+listing). Its setup takes about two minutes on moto. ``runs --json`` lists the whole store;
+`Store.runs()` lists the index, a first page its first names. Exits 1 when a target is
+missed.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from _common import moto_process, report, s3_client, time_runs
 
 from aim_artifacts import Run, Store
 from aim_artifacts.names import new_run_hash
+from aim_artifacts.runindex import COMPLETE, INDEX_DIR, Marker
 
 BUCKET = "bench"
 SMALL, LARGE = 20, 200  # runs in the stores compared
@@ -59,20 +63,29 @@ def template(tmp: str) -> tuple[str, dict[str, bytes]]:
 
 
 def populate(options: dict[str, Any], prefix: str, count: int, tmp: str) -> None:
-    """`count` runs like the template's under ``s3://bench/<prefix>``, written in parallel."""
+    """`count` runs like the template's under ``s3://bench/<prefix>``, each with its marker
+    in a complete runs index, written in parallel."""
     import s3fs  # noqa: PLC0415 - the benchmark's own writes, not what it measures
 
     old, files = template(tmp)
     fs = s3fs.S3FileSystem(
         skip_instance_cache=True, config_kwargs={"max_pool_connections": 64}, **options
     )
-    objects = {}
-    for _ in range(count):
+    objects = {f"{BUCKET}/{prefix}/{INDEX_DIR}/{COMPLETE}": b""}
+    now = int(time.time() * 1000)
+    for n in range(count):
         run_hash = new_run_hash()
         for relative, data in files.items():
             body = data.replace(old.encode(), run_hash.encode())
             objects[f"{BUCKET}/{prefix}/{run_hash}/{relative}"] = body
+        marker = Marker(run_hash, now - n)
+        objects[f"{BUCKET}/{prefix}/{INDEX_DIR}/{marker.name}"] = run_hash.encode()
     fs.pipe(objects, batch_size=64)
+
+
+def load_average() -> str:
+    """The machine's load average, printed beside the timings it may have slowed."""
+    return "load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def main() -> int:
@@ -128,7 +141,7 @@ def main() -> int:
             )
             return sum(len(p.get("Contents", [])) + len(p.get("CommonPrefixes", [])) for p in pages)
 
-        print(f"S3 (moto) with {args.latency * 1e3:.0f} ms per request; medians of {args.repeat}")
+        print(f"S3 (moto), {args.latency * 1e3:.0f} ms a request; {load_average()}")
         for label, count in (("small", SMALL), ("large", LARGE)):
             timing = time_runs(lambda _, label=label: raw(label), args.repeat)
             print(f"plain: boto3 ListObjectsV2 of {count} runs' keys {timing}")
@@ -156,6 +169,7 @@ def main() -> int:
         plain = time_runs(lambda _: raw("big"), repeat)
         prefixes = time_runs(lambda _: raw("big", "/"), repeat)
         print(f"{args.big} runs, first page of 50: /api/runs {big_api}; Store.page() {big_store}")
+        print(f"  {load_average()}")
         print(f"  plain: boto3 ListObjectsV2 of every key {plain}; of the run prefixes {prefixes}")
         print(f"  /api/runs / plain listing of every key: {big_api.median / plain.median:.2f}x")
         ok &= report("  /api/runs first page", big_api.median, BIG_TARGET, " s")

@@ -488,7 +488,9 @@ def test_aims_clientconfig_is_honoured(
 
     on_b = objects(b, bucket)
     prefix = f"aim/{run.hash}"
-    assert {k for k in on_b if not k.startswith(f"{prefix}/.aim-artifacts.d/")} == {
+    index = {k for k in on_b if k.startswith("aim/.aim-artifacts-runs/")}
+    assert sorted(k.rsplit("/", 1)[1][13:] for k in index) == ["", f"-{run.hash}"]  # .complete
+    assert {k for k in set(on_b) - index if not k.startswith(f"{prefix}/.aim-artifacts.d/")} == {
         f"{prefix}/c.yaml",
         f"{prefix}/ckpt/model.bin",
         f"{prefix}/ckpt/opt/state.bin",

@@ -1,4 +1,5 @@
-"""Listing a store: pages newest first, cursors, search, summaries from one listing."""
+"""Listing a store: pages newest first, cursors, search, summaries from one listing; each
+on a store with the runs index and on one from before it (full listings)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,36 @@ import pytest
 
 from aim_artifacts import InvalidCursorError, Run, RunSummary, Store
 from aim_artifacts.journal import JOURNAL_DIR
+from aim_artifacts.runindex import INDEX_DIR, OPEN_DIR
 from tests.servers import Middleware
 
 URIS = {"memory": "memory://store", "path": None}  # None: a local path below tmp_path
 
 
-@pytest.fixture(params=sorted(URIS))
+def predate_the_index(uri: str, **options: Any) -> None:
+    """Make the store at `uri` one whose runs the index does not know (as one written before
+    it existed): its index removed, a file left beside the runs (so it is not new)."""
+    fs, root = fsspec.core.url_to_fs(uri, **(options or {"auto_mkdir": True}))
+    fs.invalidate_cache()
+    for folder in (INDEX_DIR, OPEN_DIR):
+        if fs.exists(f"{root}/{folder}"):
+            fs.rm(f"{root}/{folder}", recursive=True)
+    fs.pipe_file(f"{root}/notes.txt", b"written before the runs index")
+
+
+@pytest.fixture(params=[(u, indexed) for u in sorted(URIS) for indexed in ("indexed", "before")])
 def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return URIS[request.param] or str(tmp_path / "store")
+    name, indexed = request.param
+    uri = URIS[name] or str(tmp_path / "store")
+    if indexed == "before":
+        predate_the_index(uri)
+    return uri
+
+
+def counted(store: Store, count: int) -> int | None:
+    """The `total` a page of `store` says without a search: not counted from the index."""
+    fs, root = fsspec.core.url_to_fs(store.uri)
+    return None if fs.exists(f"{root}/{INDEX_DIR}/.complete") else count
 
 
 def log_runs(uri: str, tmp_path: Path, count: int, **options: Any) -> list[str]:
@@ -48,7 +71,7 @@ def all_pages(store: Store, limit: int, search: str = "") -> Iterator[list[str]]
 def test_pages_newest_first_without_gaps_or_duplicates(uri: str, tmp_path: Path) -> None:
     hashes = log_runs(uri, tmp_path, 7)
     store = Store(uri)
-    assert store.page(limit=3).total == 7
+    assert store.page(limit=3).total == counted(store, 7)
     pages = list(all_pages(store, limit=3))
     assert pages == [hashes[6:3:-1], hashes[3:0:-1], hashes[:1]]
     assert [s.hash for s in store.summaries()] == hashes[::-1]
@@ -62,7 +85,7 @@ def test_a_run_stored_meanwhile_does_not_shift_later_pages(uri: str, tmp_path: P
     newer = log_runs(uri, tmp_path, 1)
     second = store.page(after=first.next, limit=2)
     assert [s.hash for s in second.runs] == hashes[1::-1]
-    assert second.next is None and second.total == 5
+    assert second.next is None and second.total == counted(store, 5)
     assert store.page(limit=1).runs[0].hash == newer[0]
 
 
@@ -132,7 +155,7 @@ def test_only_run_directories_with_records_are_runs(uri: str, tmp_path: Path) ->
 def test_a_cursor_or_limit_that_is_wrong_is_refused(uri: str, tmp_path: Path) -> None:
     log_runs(uri, tmp_path, 1)
     store = Store(uri)
-    for cursor in ("nope", "12.", ".abc", "12.a/b", "-1.abc"):
+    for cursor in ("nope", "12.", ".abc", "12.a/b", "-1.abc", "i", "i.complete", "ia/b"):
         with pytest.raises(InvalidCursorError, match="is not a cursor of a page of runs"):
             store.page(after=cursor)
     with pytest.raises(ValueError, match="limit must be at least 1, not 0"):
@@ -148,10 +171,13 @@ def requests_of(s3_requests: Middleware) -> list[str]:
     return sorted(made)
 
 
+@pytest.mark.parametrize("indexed", [True, False])
 def test_s3_listing_requests_do_not_grow_with_runs(
-    s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path
+    s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path, indexed: bool
 ) -> None:
     uri = "s3://artifacts/many"
+    if not indexed:
+        predate_the_index(uri, **s3)
     counted = []
     for more in (3, 27):
         log_runs(uri, tmp_path, more, **s3)
@@ -161,8 +187,14 @@ def test_s3_listing_requests_do_not_grow_with_runs(
         runs_requests = requests_of(s3_requests)
         assert len(store.page(limit=2).runs) == 2
         counted.append((runs_requests, requests_of(s3_requests)))
-    # One listing (under 1,000 keys: one request), then one sidecar read per run shown.
-    expected = (["GET list"], ["GET list", "GET object", "GET object"])
+    # runs(): one listing of the index (under 1,000 keys: one request); from before the
+    # index, its first name (no `.complete`), then one listing of the store. A page: from
+    # the index, a listing of its first names and one of the runs flagged open (none: all
+    # closed), then the shown runs' sidecars; from before the index, the index's first
+    # name, one listing of the store, then the sidecars.
+    runs = ["GET list"] * (1 if indexed else 2)
+    page = ["GET list"] * 2 + ["GET object"] * 2
+    expected = (runs, page)
     assert counted == [expected, expected]
 
 
@@ -170,6 +202,7 @@ def test_a_page_reload_reads_only_what_changed(
     s3: dict[str, Any], s3_requests: Middleware, tmp_path: Path
 ) -> None:
     uri = "s3://artifacts/reload"
+    predate_the_index(uri, **s3)
     hashes = log_runs(uri, tmp_path, 3, **s3)
     store = Store(uri, **s3)
     first = store.page()
@@ -177,12 +210,12 @@ def test_a_page_reload_reads_only_what_changed(
     assert store.page(max_age=60) == first
     assert requests_of(s3_requests) == []  # the listing is reused, summaries too
     assert store.page() == first
-    assert requests_of(s3_requests) == ["GET list"]  # listed again; nothing changed
+    assert requests_of(s3_requests) == ["GET list"] * 2  # the index, then the store
     with Run(hashes[0], artifacts_uri=uri, **s3) as run:
         run.log_artifact(tmp_path / "a.bin", name="more.bin")
     requests_of(s3_requests)
     counts = {s.hash: s.count for s in store.page().runs}
-    assert requests_of(s3_requests) == ["GET list", "GET object"]  # that run's sidecar only
+    assert requests_of(s3_requests) == ["GET list"] * 2 + ["GET object"]  # that run's sidecar
     assert counts == {hashes[0]: 2, hashes[1]: 2, hashes[2]: 1}
 
 
@@ -203,6 +236,7 @@ def test_s3_pages_across_listing_pages_and_equal_times(
     run once, in the order of `summaries()`."""
     uri = "s3://artifacts/wide"
     (template,) = log_runs(uri, tmp_path, 1, **s3)
+    predate_the_index(uri, **s3)  # the copies below have no marker
     fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3)
     sidecar = fs.cat_file(f"artifacts/wide/{template}/.aim-artifacts.json")
     copies = {f"{template[:-3]}{n:03d}" for n in range(600)} - {template}
@@ -222,5 +256,5 @@ def test_s3_pages_across_listing_pages_and_equal_times(
     assert [len(p) for p in pages] == [250, 250, len(everyone) - 500]
     assert [h for page in pages for h in page] == everyone
     made = requests_of(s3_requests)
-    assert made.count("GET list") == 2 * len(pages)  # 1,000 keys a request
+    assert made.count("GET list") == 2 * len(pages) + 1  # 1,000 keys a request; the index
     assert made.count("GET object") == 0  # every summary was read by summaries() already

@@ -82,7 +82,7 @@ def create_app(
 
     def runs_api(request: Request) -> JSONResponse:
         search, listed = list_runs(request)
-        headers = {"X-Total-Count": str(listed.total)}
+        headers = {} if listed.total is None else {"X-Total-Count": str(listed.total)}
         if listed.next is not None:
             limit = request.query_params.get("limit")
             url = _url("/api/runs", q=search, cursor=listed.next, limit=limit)

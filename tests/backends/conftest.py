@@ -38,6 +38,12 @@ class Backend:
         return self.fs.cat_file(f"{self.root}/{relative}")
 
 
+def is_library_file(path: str) -> bool:
+    """True for the library's own files (path relative to the store): a run's sidecar and
+    journal, the store's runs index and open flags."""
+    return any(part.startswith(".aim-artifacts") for part in path.split("/")[:2])
+
+
 def make_backend(name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Backend:
     local = fsspec.filesystem("file")
     if name == "path":

@@ -30,7 +30,7 @@ from aim_artifacts import (
     UploadError,
 )
 
-from .conftest import Backend
+from .conftest import Backend, is_library_file
 
 SIDECAR = ".aim-artifacts.json"
 
@@ -159,7 +159,7 @@ def test_log_artifacts_into_a_new_directory_lands_whole(
     sources = sorted(p for p in many_files_dir.rglob("*") if p.is_file())
     expected = sorted(f"many/{p.relative_to(many_files_dir).as_posix()}" for p in sources)
     assert sorted(a.name for a in arts) == expected
-    stored = [f for f in backend.files() if not f.split("/")[1].startswith(".aim-artifacts")]
+    stored = [f for f in backend.files() if not is_library_file(f)]
     assert stored == [f"{run.hash}/{name}" for name in expected]  # no temp file or folder left
     for name in expected:
         assert backend.read(f"{run.hash}/{name}") == (many_files_dir / name[5:]).read_bytes()
@@ -212,7 +212,7 @@ def test_log_artifacts_with_name_and_twice_does_not_nest(
     run.log_artifacts(checkpoint_dir, name="", block=True)
     run.close()
 
-    stored = [f for f in backend.files() if not f.split("/")[1].startswith(".aim-artifacts")]
+    stored = [f for f in backend.files() if not is_library_file(f)]
     assert stored == sorted(
         f"{run.hash}/{prefix}{rel}"
         for prefix in ("step-10/", "")
