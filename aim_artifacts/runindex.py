@@ -112,7 +112,7 @@ class RunEntry:
                 self._marked = True
             if not self._flagged():
                 path = f"{_parent(run).join(OPEN_DIR)}/{self.run_hash}.{secrets.token_hex(6)}"
-                run.storage.write(path, b"")
+                run.storage.create(path)  # one request: read by name alone
                 self._flag = (os.getpid(), path)
 
     def closed(self, run: Location) -> None:
@@ -143,7 +143,7 @@ def open_runs(base: Location) -> set[str]:
 
 def flag_open(base: Location, run_hash: str, token: str) -> None:
     """Flag the run `run_hash` open (`Store.reindex`: a journal left by an older writer)."""
-    base.storage.write(f"{base.join(OPEN_DIR)}/{run_hash}.{token}", b"")
+    base.storage.create(f"{base.join(OPEN_DIR)}/{run_hash}.{token}")
 
 
 def _index_dir(base: Location) -> str:
@@ -163,12 +163,12 @@ def mark(run: Location, run_hash: str) -> None:
 
 def write_marker(base: Location, marker: Marker) -> None:
     """Write `marker` into the index of the store at `base`."""
-    base.storage.write(f"{_index_dir(base)}/{marker.name}", marker.hash.encode())
+    base.storage.create(f"{_index_dir(base)}/{marker.name}", marker.hash.encode())
 
 
 def declare_complete(base: Location) -> None:
     """Record that every run of the store at `base` has a marker."""
-    base.storage.write(f"{_index_dir(base)}/{COMPLETE}", b"")
+    base.storage.create(f"{_index_dir(base)}/{COMPLETE}")
 
 
 def list_page(base: Location, after: str | None, limit: int | None) -> IndexPage:
