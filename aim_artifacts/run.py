@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -332,5 +333,24 @@ class Run(RunView):
             workers=workers,
             block=block,
             progress_label=label,
-            before_record=lambda: self._before_record(location),
+            before_record=self._index_ahead(location),
         )
+
+    def _index_ahead(self, location: Location) -> Callable[[], object]:
+        """What a batch calls before its records: the runs index's requests
+        (`_before_record`), started now on a thread of their own where one client serves
+        every thread (object stores: no second login), so that they overlap the uploads."""
+        if self._index.done or location.storage.local or not location.storage.shared:
+            return lambda: self._before_record(location)
+        ahead: Future[None] = Future()
+
+        def run() -> None:
+            try:
+                self._before_record(location)
+            except BaseException as exc:  # noqa: BLE001 - raised where the batch records
+                ahead.set_exception(exc)
+            else:
+                ahead.set_result(None)
+
+        threading.Thread(target=run, name="aim-artifacts-index", daemon=True).start()
+        return ahead.result

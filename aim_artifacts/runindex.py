@@ -23,6 +23,7 @@ it whole (a listing of the folder, not of the store).
 from __future__ import annotations
 
 import bisect
+import logging
 import os
 import re
 import secrets
@@ -53,6 +54,7 @@ __all__ = [
 INDEX_DIR = f"{RESERVED_PREFIX}-runs"  # never a run hash: those start with a letter or digit
 OPEN_DIR = f"{RESERVED_PREFIX}-open"
 COMPLETE = ".complete"  # sorts before every marker ('.' < '0'): the first key listed
+log: logging.Logger = logging.getLogger(__name__)
 _LATEST = 10**13 - 1  # ms since the epoch that fit 13 digits (until the year 2286)
 _MARKER = re.compile(r"(\d{13})-(.+)")
 
@@ -100,12 +102,20 @@ class RunEntry:
         self._marked = marked
         self._flag: tuple[int, str] | None = None  # (pid, path) of this process's open flag
         self._lock = threading.Lock()
+        self._closed = False  # a flag written ahead of a batch (`Run`) comes too late now
+
+    @property
+    def done(self) -> bool:
+        """True once this process has marked the run and flagged it open."""
+        return self._marked and self._flagged()
 
     def before_record(self, run: Location, has_marker: Callable[[], bool]) -> None:
         """Mark the run stored at `run` unless `has_marker()`, and flag it open."""
-        if self._marked and self._flagged():
+        if self.done:
             return
         with self._lock:
+            if self._closed:
+                return
             if not self._marked:
                 if not has_marker():
                     mark(run, self.run_hash)
@@ -118,7 +128,7 @@ class RunEntry:
     def closed(self, run: Location) -> None:
         """Remove this process's open flag: its records are all in the sidecar."""
         with self._lock:
-            flag, self._flag = self._flag, None
+            flag, self._flag, self._closed = self._flag, None, True
             if flag is not None and flag[0] == os.getpid():
                 run.storage.remove([flag[1]])
 
@@ -157,8 +167,13 @@ def mark(run: Location, run_hash: str) -> None:
     a listing of one key (and, until the index is complete, a listing of three names)."""
     base = _parent(run)
     write_marker(base, Marker(run_hash, int(time.time() * 1000)))
-    if not _is_complete(base) and _is_new(base, run_hash):
-        declare_complete(base)
+    try:
+        if not _is_complete(base) and _is_new(base, run_hash):
+            declare_complete(base)
+    except Exception as exc:  # noqa: BLE001 - an index not declared complete is still right
+        # Readers then list the whole store, as for one written before the index (s3rver
+        # answers InternalError to listings while another process writes beside them).
+        log.warning("%s: runs index left incomplete: %s", base.uri, exc)
 
 
 def write_marker(base: Location, marker: Marker) -> None:
