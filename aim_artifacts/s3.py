@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fsspec.asyn import sync
 from fsspec.core import split_protocol
 from fsspec.spec import AbstractFileSystem
 
@@ -326,21 +327,22 @@ def _probe_conditional_writes(fs: AbstractFileSystem, path: str) -> bool:
 
 
 def read_with_etag(fs: AbstractFileSystem, path: str) -> tuple[bytes | None, str | None]:
-    """The object's bytes and the ETag they belong to; ``(None, None)`` if it is missing.
+    """The object's bytes and the ETag they belong to (one GetObject: s3fs's ``open`` asks
+    for the size first, and for a missing object lists its folder too); ``(None, None)``
+    if it is missing."""
+    bucket, _, key = path.partition("/")
 
-    Raises:
-        Conflict: the object changed while it was read.
-    """
-    fs.invalidate_cache(path)
-    try:
-        with fs.open(path, "rb") as f:
-            return f.read(), f.details["ETag"]
-    except FileNotFoundError:
-        return None, None
-    except OSError as exc:
-        if _is_conflict(exc):
-            raise Conflict(str(exc)) from exc
-        raise
+    async def get() -> tuple[bytes | None, str | None]:
+        try:
+            response = await fs._call_s3("get_object", Bucket=bucket, Key=key)
+        except FileNotFoundError:
+            return None, None
+        try:
+            return bytes(await response["Body"].read()), response["ETag"]
+        finally:
+            response["Body"].close()
+
+    return sync(fs.loop, get)
 
 
 def put_if(fs: AbstractFileSystem, path: str, data: bytes, etag: str | None) -> None:
