@@ -33,6 +33,12 @@ DEFAULT_URI = "./artifacts"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _seconds(value: dt.datetime) -> str:
+    """``2026-11-30T02:07:23Z``: a table's time, in UTC to the second (JSON keeps the
+    microseconds)."""
+    return format_time(value)[:19] + "Z"
+
+
 def _one_line_errors(command: F) -> F:
     """Report any failure as one line on stderr and exit 1 (with ``--debug``, the
     traceback first)."""
@@ -77,7 +83,7 @@ def _table(rows: Iterable[tuple[str, ...]], header: tuple[str, ...]) -> None:
 
 def _artifact_rows(artifacts: Iterable[Artifact]) -> list[tuple[str, ...]]:
     return [
-        (a.name, human_size(a.size), (a.sha256 or "")[:12], format_time(a.created_at), a.uri)
+        (a.name, human_size(a.size), (a.sha256 or "")[:12], _seconds(a.created_at), a.uri)
         for a in artifacts
     ]
 
@@ -214,10 +220,10 @@ def runs(
     rows = [
         (
             s.hash,
-            (s.created and format_time(s.created)) or "",
+            (s.created and _seconds(s.created)) or "",
             str(s.count),
             human_size(s.size),
-            (s.last_logged and format_time(s.last_logged)) or "",
+            (s.last_logged and _seconds(s.last_logged)) or "",
         )
         for s in summaries
     ]

@@ -37,6 +37,9 @@ def test_runs_json_lists_every_run_newest_first_in_the_documented_shape(tmp_path
     assert [r["hash"] for r in newest] == hashes[:0:-1]
     found = json.loads(cli("runs", uri, "--json", "--search", hashes[0][2:10].upper()).stdout)
     assert [r["hash"] for r in found] == [hashes[0]]
+    row = cli("runs", uri, "--limit", "1").stdout.splitlines()[1].split()
+    created = runs[0]["created"]
+    assert row[:2] == [hashes[2], created[:19] + "Z"]  # the table's times: to the second
     table = cli("runs", uri, "--search", "no-such-run").stdout.splitlines()
     assert table == ["run  created  artifacts  size  last logged"]
     refused = CliRunner().invoke(main, ["runs", uri, "--limit", "0"])
