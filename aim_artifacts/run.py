@@ -340,7 +340,13 @@ class Run(RunView):
         """What a batch calls before its records: the runs index's requests
         (`_before_record`), started now on a thread of their own where one client serves
         every thread (object stores: no second login), so that they overlap the uploads."""
-        if self._index.done or location.storage.local or not location.storage.shared:
+        storage = location.storage
+        if (
+            self._index.done
+            or storage.local
+            or not storage.shared
+            or storage.fs is not storage.origin
+        ):
             return lambda: self._before_record(location)
         ahead: Future[None] = Future()
 
