@@ -85,6 +85,8 @@ def test_objects_the_application_froze_stay_frozen() -> None:
         frozen = gc.get_freeze_count()
         with paused():
             pass
-        assert gc.get_freeze_count() == frozen > 0
+        # Still frozen, nothing added (frozen objects that other threads free meanwhile
+        # leave the count: it may fall a little, never to the 0 an unfreeze leaves).
+        assert 0 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
