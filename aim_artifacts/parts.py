@@ -42,6 +42,7 @@ from typing import IO, Any
 import attrs
 from fsspec.spec import AbstractFileSystem
 
+from . import s3
 from .errors import SourceChangedError, UploadStoppedError, is_missing
 from .location import Location
 from .names import RESERVED_PREFIX
@@ -285,14 +286,8 @@ class _Upload:
         return asyncio.run_coroutine_threadsafe(self._read(key), self.fs.loop)
 
     async def _read(self, key: str) -> bytes | None:
-        try:
-            response = await self._call("get_object", key, {})
-        except FileNotFoundError:
-            return None
-        try:
-            return bytes(await response["Body"].read())
-        finally:
-            response["Body"].close()
+        found = await s3.get_object(self.fs, self.bucket, key)
+        return None if found is None else found[0]
 
     def list_parts(self, upload_id: str) -> dict[int, Part] | None:
         """The parts stored for `upload_id` (number -> ETag and sha256, if the server gives

@@ -164,7 +164,7 @@ def _index_dir(base: Location) -> str:
 def mark(run: Location, run_hash: str) -> None:
     """Write the marker of the run stored at `run` (``<base>/<run_hash>``), before its first
     record; the first run of a new store also declares the index complete. On S3: a PUT and
-    a listing of one key (and, until the index is complete, a listing of three names)."""
+    a listing of one key (and, until the index is complete, a listing of up to 100 names)."""
     base = _parent(run)
     write_marker(base, Marker(run_hash, int(time.time() * 1000)))
     try:

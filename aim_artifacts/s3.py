@@ -49,6 +49,7 @@ __all__ = [
     "S3ArtifactStorage_clientconfig",
     "abort_incomplete_uploads",
     "client_config",
+    "get_object",
     "has_conditional_writes",
     "list_names",
     "put_if",
@@ -331,18 +332,20 @@ def read_with_etag(fs: AbstractFileSystem, path: str) -> tuple[bytes | None, str
     for the size first, and for a missing object lists its folder too); ``(None, None)``
     if it is missing."""
     bucket, _, key = path.partition("/")
+    found = sync(fs.loop, get_object, fs, bucket, key)
+    return (None, None) if found is None else found
 
-    async def get() -> tuple[bytes | None, str | None]:
-        try:
-            response = await fs._call_s3("get_object", Bucket=bucket, Key=key)
-        except FileNotFoundError:
-            return None, None
-        try:
-            return bytes(await response["Body"].read()), response["ETag"]
-        finally:
-            response["Body"].close()
 
-    return sync(fs.loop, get)
+async def get_object(fs: AbstractFileSystem, bucket: str, key: str) -> tuple[bytes, str] | None:
+    """The object's bytes and ETag from one GetObject on s3fs's loop; None if it is missing."""
+    try:
+        response = await fs._call_s3("get_object", Bucket=bucket, Key=key)
+    except FileNotFoundError:
+        return None
+    try:
+        return bytes(await response["Body"].read()), response["ETag"]
+    finally:
+        response["Body"].close()
 
 
 def put_if(fs: AbstractFileSystem, path: str, data: bytes, etag: str | None) -> None:
