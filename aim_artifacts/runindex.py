@@ -23,6 +23,7 @@ it whole (a listing of the folder, not of the store).
 from __future__ import annotations
 
 import bisect
+import errno
 import logging
 import os
 import re
@@ -57,6 +58,7 @@ COMPLETE = ".complete"  # sorts before every marker ('.' < '0'): the first key l
 log: logging.Logger = logging.getLogger(__name__)
 _LATEST = 10**13 - 1  # ms since the epoch that fit 13 digits (until the year 2286)
 _MARKER = re.compile(r"(\d{13})-(.+)")
+_REFUSED = frozenset({errno.EPERM, errno.EACCES, errno.EEXIST})  # SMB: the file is in use
 
 
 @attrs.frozen
@@ -183,9 +185,18 @@ def write_marker(base: Location, marker: Marker) -> None:
     path = f"{_index_dir(base)}/{marker.name}"
     try:
         base.storage.create(path, marker.hash.encode())
-    except Exception:
-        if base.storage.kind(path) != "file":
+    except OSError as exc:
+        refused = isinstance(exc, PermissionError | FileExistsError) or exc.errno in _REFUSED
+        if not refused or not _stands(base, path):
             raise
+
+
+def _stands(base: Location, path: str) -> bool:
+    """True if the file `path` is there (an error asking counts as no)."""
+    try:
+        return base.storage.kind(path) == "file"
+    except OSError:
+        return False
 
 
 def declare_complete(base: Location) -> None:
