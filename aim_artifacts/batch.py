@@ -8,6 +8,7 @@ from concurrent.futures import Future
 
 import attrs
 
+from . import parts
 from .catalog import Catalog
 from .jobs import Job, build_record, source_size
 from .location import Location
@@ -77,6 +78,8 @@ def store_batch(
                 catalog.commit(changed)
         except Exception as exc:  # noqa: BLE001 - the record failed: so did every upload
             failures.update(dict.fromkeys(results, exc))
+        finally:
+            parts.settle()  # resume records of completed uploads, removed beside the entry
         if failures:
             raise upload_error(failures)
         return [results[j.name].record for j in jobs]

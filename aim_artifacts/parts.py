@@ -32,6 +32,7 @@ import hashlib
 import inspect
 import io
 import json
+import logging
 import os
 import threading
 import time
@@ -54,11 +55,13 @@ __all__ = [
     "Resume",
     "load_resumes",
     "send_parts",
+    "settle",
     "stop_sending",
     "takes_parts",
     "wait_idle",
 ]
 
+log: logging.Logger = logging.getLogger(__name__)
 UPLOADS_DIR = f"{RESERVED_PREFIX}.uploads"  # resume records, beside the journal
 MEMORY_BUDGET = 128 * 2**20  # part bytes in flight in this process, all uploads together
 WINDOW = 16  # parts in flight per upload (S3's connection pool holds at least as many)
@@ -217,9 +220,38 @@ def send_parts(
             UploadId=resume.upload_id,
             MultipartUpload={"Parts": parts},
         ).result()
-        records.remove()
+        _remove_later(records)
     upload.fs.invalidate_cache(path)
     return sha256
+
+
+_removing: set[Future[Any]] = set()  # resume records of completed uploads, being removed
+_removing_lock = threading.Lock()
+
+
+def _remove_later(records: _Records) -> None:
+    """Start removing the resume record of a completed upload; `settle` waits for it."""
+    future = records.start_removal()
+    with _removing_lock:
+        _removing.add(future)
+    future.add_done_callback(_removed)
+
+
+def _removed(future: Future[Any]) -> None:
+    with _removing_lock:
+        _removing.discard(future)
+    if (exc := future.exception()) is not None:  # the artifact is stored all the same
+        log.warning("resume record of a completed upload left behind: %s", exc)
+
+
+def settle() -> None:
+    """Wait until the resume records of the uploads this process completed are removed.
+    The removal starts as an upload completes, to go beside its journal entry; one that
+    fails is logged, and harmless: the next attempt finds the upload gone, and ``repair``
+    removes the record."""
+    with _removing_lock:
+        pending = list(_removing)
+    wait(pending)
 
 
 def _resumable(
@@ -342,7 +374,11 @@ class _Records:
         return self._upload.call("put_object", self.key, Body=resume.to_json())
 
     def remove(self) -> None:
-        self._upload.call("delete_object", self.key).result()
+        self.start_removal().result()
+
+    def start_removal(self) -> Future[Any]:
+        """Start removing the record; its future."""
+        return self._upload.call("delete_object", self.key)
 
 
 class _Sender:
@@ -485,8 +521,11 @@ class _Sender:
             number, size, sha = self._pending.pop(future)
             self._parts[number] = (future.result()["ETag"], sha)
             self._report(size)
-        if len(self._parts) - self._saved >= SAVE_EVERY and (
-            self._saving is None or self._saving.done()  # one update at a time, in order
+        every_part = len(self._parts) * self._resume.part_size >= self._resume.size
+        if (
+            len(self._parts) - self._saved >= SAVE_EVERY
+            and not every_part  # next comes the completion: nothing left to resume
+            and (self._saving is None or self._saving.done())  # one update at a time, in order
         ):
             if self._saving is not None:
                 self._saving.result()
