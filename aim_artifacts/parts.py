@@ -202,10 +202,21 @@ def send_parts(
     )
     records = _Records(upload, record_path(location, path))
     with _senders.sending():
-        resume, stored, saving = _resumable(upload, records, wanted)
+        loading, creating = _start(upload, records, wanted)
+        try:
+            head = _Head.read(src, wanted)  # meanwhile: the first part, read and hashed
+        except BaseException:
+            with contextlib.suppress(Exception):
+                upload.abort(creating.result()["UploadId"])
+            raise
+        try:
+            resume, stored, saving = _resumable(upload, records, wanted, loading, creating)
+        except BaseException:
+            head.release()
+            raise
         try:
             sender = _Sender(upload, resume, records, progress, saving)
-            sha256, read, sent = sender.send(src, stored)
+            sha256, read, sent = sender.send(src, stored, head)
             check(read)
         except SourceChangedError:
             upload.abort(resume.upload_id)
@@ -254,16 +265,25 @@ def settle() -> None:
     wait(pending)
 
 
-def _resumable(
+def _start(
     upload: _Upload, records: _Records, wanted: Resume
+) -> tuple[Future[Resume | None], Future[Any]]:
+    """Start reading the resume record and, beside it, a new upload (most uploads are new:
+    one round trip less); their futures."""
+    algorithm = {"ChecksumAlgorithm": "SHA256"} if wanted.checksums else {}
+    return records.load(), upload.call("create_multipart_upload", **algorithm)
+
+
+def _resumable(
+    upload: _Upload,
+    records: _Records,
+    wanted: Resume,
+    loading: Future[Resume | None],
+    creating: Future[Any],
 ) -> tuple[Resume, dict[int, Part], Future[Any] | None]:
     """The upload to continue (the earlier attempt's, if it stored the same source and the
-    server still has it) and the parts the server holds; else a new upload, and the future
-    of its resume record being saved. A new upload is started beside the record's read
-    (most uploads are new: one round trip less), and aborted if it is not needed."""
-    loading = records.load()
-    algorithm = {"ChecksumAlgorithm": "SHA256"} if wanted.checksums else {}
-    creating = upload.call("create_multipart_upload", **algorithm)
+    server still has it) and the parts the server holds; else the new upload (`creating`;
+    aborted if not needed), and the future of its resume record being saved."""
     earlier = loading.result()
     if earlier is not None and earlier.same_source(wanted):
         listed = upload.list_parts(earlier.upload_id)
@@ -381,6 +401,33 @@ class _Records:
         return self._upload.call("delete_object", self.key)
 
 
+@attrs.frozen
+class _Head:
+    """A source's first part, read and hashed while its upload is being created, its
+    bytes taken from the process's memory budget."""
+
+    chunk: bytes
+    want: int  # the budget taken
+    digest: Any  # the file's sha256 so far (hashlib's)
+    sha: str | None  # the part's, as S3 takes it, if the upload's parts carry it
+
+    @classmethod
+    def read(cls, src: IO[bytes], wanted: Resume) -> _Head:
+        want = min(wanted.part_size, wanted.size)
+        budget = _budget()
+        budget.acquire(want)
+        try:
+            chunk = src.read(want)
+        except BaseException:
+            budget.release(want)
+            raise
+        sha = _part_sha256(chunk) if wanted.checksums else None
+        return cls(chunk, want, hashlib.sha256(chunk), sha)
+
+    def release(self) -> None:
+        _budget().release(self.want)
+
+
 class _Sender:
     """Reads a source part by part on the caller's thread, hashing it, and sends each part
     the server does not hold yet, `WINDOW` at once within the process's memory budget.
@@ -409,13 +456,21 @@ class _Sender:
         self._ahead: set[int] = set()  # parts sent ahead of the reader
         self._cursor = 0  # the last part considered for sending ahead
 
-    def send(self, src: IO[bytes], stored: dict[int, Part]) -> tuple[str, int, dict[int, Part]]:
-        """Send `src` (up to the resume record's size); its sha256, the bytes read, and the
-        ETag and sha256 of every part."""
-        digest = hashlib.sha256()
+    def send(
+        self, src: IO[bytes], stored: dict[int, Part], head: _Head
+    ) -> tuple[str, int, dict[int, Part]]:
+        """Send `src` (up to the resume record's size), its first part read as `head`; its
+        sha256, the bytes read, and the ETag and sha256 of every part."""
+        digest = head.digest
         part_size, size, read, number = self._resume.part_size, self._resume.size, 0, 0
         budget = self._budget
         try:
+            if head.chunk and not _senders.stop.is_set():
+                number, read = 1, len(head.chunk)
+                self._take(src, number, head.chunk, stored, head.want, sha=head.sha)
+            else:  # stopped (below), or shorter than it was: the caller's check says so
+                head.release()
+                size = size if head.chunk else 0
             while read < size:
                 if _senders.stop.is_set():
                     msg = f"upload to {self._upload.key} stopped after {read} bytes: resumable"
@@ -451,6 +506,8 @@ class _Sender:
         chunk: bytes,
         stored: dict[int, Part],
         want: int,
+        *,
+        sha: str | None = None,
     ) -> None:
         """Send part `number` unless it went ahead or the server holds it (then, send the
         parts it lacks further on meanwhile); the `want` bytes of budget taken for it are
@@ -459,7 +516,7 @@ class _Sender:
         if number in self._ahead:
             budget.release(want)
             return
-        sha = self._sha256(chunk)
+        sha = sha or self._sha256(chunk)
         part = stored.get(number)
         if part is not None and _holds(part, chunk, sha):
             budget.release(want)
@@ -495,10 +552,8 @@ class _Sender:
             candidate += 1
 
     def _sha256(self, chunk: bytes) -> str | None:
-        """The part's sha256 as S3 takes it (base64), if the upload's parts carry it."""
-        if not self._resume.checksums:
-            return None
-        return base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+        """The part's sha256 as S3 takes it, if the upload's parts carry it."""
+        return _part_sha256(chunk) if self._resume.checksums else None
 
     def _start(self, number: int, chunk: bytes, sha: str | None, want: int) -> None:
         checksum = {"ChecksumSHA256": sha} if sha else {}
@@ -569,6 +624,11 @@ def _whole_body(request: Any, **_: Any) -> None:
     """The body of `request` (signed already) as the bytes it holds (not a copy)."""
     if isinstance(request.body, io.BytesIO):
         request.body = request.body.getvalue()
+
+
+def _part_sha256(chunk: bytes) -> str:
+    """A part's sha256 as S3 takes it (base64)."""
+    return base64.b64encode(hashlib.sha256(chunk).digest()).decode()
 
 
 def _holds(part: Part, chunk: bytes, sha: str | None) -> bool:
