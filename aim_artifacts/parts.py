@@ -45,6 +45,7 @@ from fsspec.spec import AbstractFileSystem
 
 from . import s3
 from .errors import SourceChangedError, UploadStoppedError, is_missing
+from .hashing import FileHasher
 from .location import Location
 from .names import RESERVED_PREFIX
 
@@ -451,7 +452,7 @@ class _Sender:
         self._saving = saving  # the resume record's last update, if one was started
         self._pending: dict[Future[Any], tuple[int, int, str | None]] = {}  # -> number, bytes, sha
         self._parts: dict[int, Part] = {}
-        self._saved = 0
+        self._unsaved = 0  # parts acknowledged since the resume record's last update
         self._budget = _budget()
         self._ahead: set[int] = set()  # parts sent ahead of the reader
         self._cursor = 0  # the last part considered for sending ahead
@@ -460,44 +461,62 @@ class _Sender:
         self, src: IO[bytes], stored: dict[int, Part], head: _Head
     ) -> tuple[str, int, dict[int, Part]]:
         """Send `src` (up to the resume record's size), its first part read as `head`; its
-        sha256, the bytes read, and the ETag and sha256 of every part."""
-        digest = head.digest
+        sha256, the bytes read, and the ETag and sha256 of every part.
+
+        Resuming, the file's sha256 is computed by a thread of its own reading the file in
+        order, while this one checks the parts stored and skips those sent ahead: the
+        hashing is spread over two cores, and no part is read twice on this thread."""
+        with contextlib.ExitStack() as stack:
+            whole = None
+            if stored:
+                whole = stack.enter_context(FileHasher(self._resume.source, self._resume.size))
+            try:
+                read = self._read(src, stored, head, head.digest if whole is None else None)
+                while self._pending:
+                    self._collect(block=True)
+                if self._saving is not None:  # landed before the upload completes (and the
+                    self._saving.result()  # record is removed): never a record left behind
+            finally:
+                if self._pending:  # a failure: let what is in flight land before raising
+                    wait(list(self._pending))
+            sha256 = head.digest.hexdigest() if whole is None else whole.result(read).sha256
+        return sha256, read, self._parts
+
+    def _read(self, src: IO[bytes], stored: dict[int, Part], head: _Head, digest: Any) -> int:
+        """Read `src` part by part, from `head` on, taking each part (`_take`) and feeding
+        `digest` (if any); skip the parts sent ahead. The bytes read (or skipped)."""
         part_size, size, read, number = self._resume.part_size, self._resume.size, 0, 0
-        budget = self._budget
-        try:
-            if head.chunk and not _senders.stop.is_set():
-                number, read = 1, len(head.chunk)
-                self._take(src, number, head.chunk, stored, head.want, sha=head.sha)
-            else:  # stopped (below), or shorter than it was: the caller's check says so
-                head.release()
-                size = size if head.chunk else 0
-            while read < size:
-                if _senders.stop.is_set():
-                    msg = f"upload to {self._upload.key} stopped after {read} bytes: resumable"
-                    raise UploadStoppedError(msg)
-                want = min(part_size, size - read)
-                budget.acquire(want)
-                try:
-                    chunk = src.read(want)
-                except BaseException:
-                    budget.release(want)
-                    raise
-                if not chunk:  # shorter than it was: the caller's check says so
-                    budget.release(want)
-                    break
-                number += 1
-                read += len(chunk)
+        if not head.chunk or _senders.stop.is_set():  # shorter than it was, or stopped
+            head.release()
+            size = size if head.chunk else 0  # shorter: the caller's check says so
+        else:
+            number, read = 1, len(head.chunk)
+            self._take(src, number, head.chunk, stored, head.want, sha=head.sha)
+        while read < size:
+            if _senders.stop.is_set():
+                msg = f"upload to {self._upload.key} stopped after {read} bytes: resumable"
+                raise UploadStoppedError(msg)
+            want = min(part_size, size - read)
+            number += 1
+            if number in self._ahead:  # sent already; the file's hash reads it on its own
+                src.seek(want, os.SEEK_CUR)
+                read += want
+                continue
+            self._budget.acquire(want)
+            try:
+                chunk = src.read(want)
+            except BaseException:
+                self._budget.release(want)
+                raise
+            if not chunk:  # shorter than it was: the caller's check says so
+                self._budget.release(want)
+                break
+            read += len(chunk)
+            if digest is not None:
                 digest.update(chunk)  # hashlib releases the GIL: parts go up meanwhile
-                self._take(src, number, chunk, stored, want)
-                del chunk
-            while self._pending:
-                self._collect(block=True)
-            if self._saving is not None:  # landed before the upload completes (and the
-                self._saving.result()  # record is removed): never a record left behind
-        finally:
-            if self._pending:  # a failure: let what is in flight land before raising
-                wait(list(self._pending))
-        return digest.hexdigest(), read, self._parts
+            self._take(src, number, chunk, stored, want)
+            del chunk
+        return read
 
     def _take(
         self,
@@ -509,13 +528,10 @@ class _Sender:
         *,
         sha: str | None = None,
     ) -> None:
-        """Send part `number` unless it went ahead or the server holds it (then, send the
-        parts it lacks further on meanwhile); the `want` bytes of budget taken for it are
-        given back once it is done with."""
+        """Send part `number` unless the server holds it (then, send the parts it lacks
+        further on meanwhile); the `want` bytes of budget taken for it are given back once
+        it is done with."""
         budget = self._budget
-        if number in self._ahead:
-            budget.release(want)
-            return
         sha = sha or self._sha256(chunk)
         part = stored.get(number)
         if part is not None and _holds(part, chunk, sha):
@@ -575,16 +591,17 @@ class _Sender:
         for future in [f for f in self._pending if f.done()]:
             number, size, sha = self._pending.pop(future)
             self._parts[number] = (future.result()["ETag"], sha)
+            self._unsaved += 1
             self._report(size)
         every_part = len(self._parts) * self._resume.part_size >= self._resume.size
         if (
-            len(self._parts) - self._saved >= SAVE_EVERY
+            self._unsaved >= SAVE_EVERY  # parts found stored are the server's to list
             and not every_part  # next comes the completion: nothing left to resume
             and (self._saving is None or self._saving.done())  # one update at a time, in order
         ):
             if self._saving is not None:
                 self._saving.result()
-            self._saved = len(self._parts)
+            self._unsaved = 0
             self._saving = self._records.save(attrs.evolve(self._resume, parts=dict(self._parts)))
 
     def _report(self, size: int) -> None:

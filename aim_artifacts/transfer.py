@@ -18,10 +18,10 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any
 
-import attrs
 from fsspec.callbacks import Callback
 
 from .errors import SourceChangedError, SourceNotFoundError
+from .hashing import Digest, FileHasher, hash_stream
 from .localfile import resumable_local_file
 from .location import Location
 from .parts import send_parts, takes_parts
@@ -43,14 +43,6 @@ CONCURRENT_PART = 8 * 2**20  # a part sent beside others (`parts`): boto3's size
 MAX_PARTS = 9_000  # S3 allows 10,000 parts: stay below it for files of any size
 
 Progress = Callable[[int], object]  # called with the number of bytes just moved
-
-
-@attrs.frozen
-class Digest:
-    """A byte count and the sha256 of exactly those bytes."""
-
-    size: int
-    sha256: str
 
 
 def part_size(size: int, smallest: int = PART) -> int:
@@ -94,7 +86,7 @@ def store_file(
         if storage.local:  # the kernel copies while a second thread hashes; resumable
             with (
                 resumable_local_file(path, before, source) as temp,
-                _Hasher(source, size) as hasher,
+                FileHasher(source, size) as hasher,
             ):
                 done = _verified_length(src.fileno(), temp, size)
                 if progress and done:
@@ -124,7 +116,7 @@ def store_file(
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
         else:  # the backend's own transfer (SFTP, WebDAV, SMB) while a second thread hashes
             bar = _ProgressCallback(progress)
-            with _Hasher(source, size) as hasher:
+            with FileHasher(source, size) as hasher:
 
                 def check() -> None:
                     hasher.result(size)
@@ -179,64 +171,6 @@ class _ProgressCallback(Callback):
         if moved > self._reported and self._progress is not None:
             self._progress(moved - self._reported)
         self._reported = max(self._reported, moved)
-
-
-class _Hasher:
-    """Hashes the first `size` bytes of the file `source` on a thread of its own, so that
-    hashing overlaps a copy made by other means (the kernel, the backend's transfer). The
-    caller's before/after stat check catches a source changed between the two reads."""
-
-    def __init__(self, source: str, size: int) -> None:
-        self._source = source
-        self._size = size
-        self._hashed: list[Digest] = []
-        self._failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, name="aim-artifacts-hash")
-
-    def __enter__(self) -> _Hasher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            with open(self._source, "rb") as f:
-                self._hashed.append(hash_stream(f, self._size))
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
-            self._failure.append(exc)
-
-    def result(self, copied: int) -> Digest:
-        """The hash, once `copied` bytes were copied.
-
-        Raises:
-            SourceChangedError: the copy or the hash saw another size than expected.
-        """
-        self._thread.join()
-        if self._failure:
-            raise self._failure[0]
-        if copied != self._size or self._hashed[0].size != self._size:
-            msg = f"source file {self._source!r} changed while it was stored"
-            raise SourceChangedError(msg)
-        return self._hashed[0]
-
-
-def hash_stream(f: IO[bytes], size: int | None = None) -> Digest:
-    """sha256 of the first `size` bytes of `f` (fewer if it is shorter; all if None)."""
-    digest = hashlib.sha256()
-    buffer = memoryview(bytearray(2**20))
-    done = 0
-    limit = -1 if size is None else size
-    while done != limit and (n := f.readinto(buffer[: _want(len(buffer), limit, done)])):  # type: ignore[attr-defined]
-        digest.update(buffer[:n])
-        done += n
-    return Digest(done, digest.hexdigest())
-
-
-def _want(buffer: int, limit: int, done: int) -> int:
-    """How many bytes to read next: a buffer's worth, or what remains below `limit`."""
-    return buffer if limit < 0 else min(buffer, limit - done)
 
 
 def _verified_length(src_fd: int, dst_fd: int, size: int) -> int:
