@@ -8,6 +8,7 @@ working:
     ├── InvalidNameError (ValueError)           bad artifact name or run hash
     ├── InvalidMetadataError (ValueError)       metadata that is not a JSON object
     ├── InvalidCursorError (ValueError)         not a cursor of a page of runs
+    ├── InvalidURIError (ValueError)            an artifacts URI that cannot be used as given
     ├── SourceNotFoundError (FileNotFoundError) the file or directory to log is missing
     ├── SourceIsDirectoryError (IsADirectoryError)   log_artifact given a directory
     ├── SourceNotDirectoryError (NotADirectoryError) log_artifacts given a file
@@ -54,6 +55,7 @@ __all__ = [
     "InvalidCursorError",
     "InvalidMetadataError",
     "InvalidNameError",
+    "InvalidURIError",
     "NoArtifactsURIError",
     "NotAStoreError",
     "RunClosedError",
@@ -89,6 +91,10 @@ class InvalidMetadataError(AimArtifactsError, ValueError):
 
 class InvalidCursorError(AimArtifactsError, ValueError):
     """A cursor that no page of runs gave (`Store.page`'s ``after``)."""
+
+
+class InvalidURIError(AimArtifactsError, ValueError):
+    """An artifacts URI that cannot be used as given (credentials where none are taken)."""
 
 
 class SourceNotFoundError(AimArtifactsError, FileNotFoundError):
@@ -232,6 +238,7 @@ _UNREACHABLE = {
     "ConnectTimeout",  # httpx (webdav4)
     "ConnectError",
     "EndpointConnectionError",  # botocore
+    "NoValidConnectionsError",  # paramiko (SFTP): every address refused
     "ConnectTimeoutError",
 }
 _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}

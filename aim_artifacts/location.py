@@ -11,6 +11,7 @@ import contextlib
 import copy
 import errno
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -27,18 +28,21 @@ from .errors import (
     BackendUnavailableError,
     BucketNotFoundError,
     EndpointUnreachableError,
+    InvalidURIError,
     NotAStoreError,
     StoreNotFoundError,
+    error_chain,
     is_missing,
     is_unreachable,
 )
 from .names import check_name
 from .storage import Storage
 
-__all__ = ["FIRST_ANSWER_ENV", "Location", "resolve"]
+__all__ = ["FIRST_ANSWER_ENV", "Location", "public_uri", "resolve"]
 
 FIRST_ANSWER_ENV = "AIM_ARTIFACTS_FIRST_ANSWER_TIMEOUT"
 FIRST_ANSWER_TIMEOUT = 10.0  # seconds a store's server has to answer the first request
+_PASSWORD = re.compile(r"(://[^/?#@:]*):[^/?#@]*@")  # ``://user:password@`` in a URL
 
 
 class Location:
@@ -242,9 +246,23 @@ def resolve(
     if split_protocol(uri)[0] is None:
         uri = os.path.abspath(os.path.expanduser(uri))
     protocols = s3.protocols_of(uri)
+    bucket = uri.rsplit("://", 1)[-1].split("/", 1)[0]  # of the innermost layer
+    if protocols and protocols[-1] in s3.S3_PROTOCOLS and "@" in bucket:
+        msg = (
+            f"an {protocols[-1]}:// URI takes no credentials before '@' "
+            f"({public_uri(uri)}): pass key= and secret=, or use the AWS environment or a profile"
+        )
+        raise InvalidURIError(msg)
     options = s3.storage_options(protocols, storage_options, pool_size)
     fs, path = _build(uri, lambda: url_to_fs(uri, **_fresh(options)))
-    return _located(uri, path, fs, protocols)
+    return _located(public_uri(uri), path, fs, protocols)
+
+
+def public_uri(uri: str) -> str:
+    """`uri` without the password in any of its layers (``sftp://bob:pw@host/x`` ->
+    ``sftp://bob@host/x``): the URI recorded and shown. The filesystem keeps the password
+    among its options."""
+    return _PASSWORD.sub(r"\1@", uri)
 
 
 def _located(uri: str, path: str, fs: AbstractFileSystem, protocols: tuple[str, ...]) -> Location:
@@ -265,17 +283,31 @@ def _fresh(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _build(uri: str, factory: Any) -> Any:
+    """`factory()`, its errors made the package's (SFTP, FTP and SMB clients connect here)."""
+    shown = public_uri(uri)
     try:
         return factory()
     except ImportError as exc:
-        msg = f"cannot open {uri!r}: {exc}"
+        msg = f"cannot open {shown!r}: {exc}"
         raise BackendUnavailableError(msg) from exc
-    except ValueError as exc:
-        if "Protocol not known" not in str(exc):
+    except Exception as exc:
+        if is_unreachable(exc):
+            msg = f"cannot reach the server of {shown}: {_reason(exc)}"
+            raise EndpointUnreachableError(msg) from exc
+        if not isinstance(exc, ValueError) or "Protocol not known" not in str(exc):
             raise
         protocol = split_protocol(uri)[0]
         msg = (
-            f"cannot open {uri!r}: fsspec knows no protocol {protocol!r}; "
+            f"cannot open {shown!r}: fsspec knows no protocol {protocol!r}; "
             "install the package that provides it"
         )
         raise BackendUnavailableError(msg) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """Why `exc` happened, in the words of the first error in its chain that has them
+    (``Connection refused``), without an ``[Errno N]`` prefix."""
+    for link in error_chain(exc):
+        if isinstance(link, OSError) and link.strerror:
+            return link.strerror
+    return str(exc)

@@ -281,11 +281,11 @@ class Storage:
             try:
                 f = self.fs.open(path, "wb")  # local, SFTP, SMB: refused here if it is missing
                 f.write(data)
-                f.close()  # WebDAV, FTP: refused here
+                _close(f)  # WebDAV, FTP: refused here
                 return
             except Exception as exc:
                 with contextlib.suppress(Exception):
-                    f.discard()  # type: ignore[union-attr] # what a failed close left open
+                    f.discard()  # type: ignore[union-attr] # what a failed write left open
                 if attempt == 2 or not is_missing(exc):
                     raise
                 if not self.make_dirs(path.rsplit("/", 1)[0]):
@@ -352,9 +352,9 @@ class Storage:
                 yield f
             except BaseException:
                 with contextlib.suppress(Exception):
-                    f.close()  # commits the temp file, removed below: no discard() needed
+                    _close(f)  # commits the temp file, removed below
                 raise
-            f.close()
+            _close(f)
 
     @contextlib.contextmanager
     def _temp(self, path: str) -> Iterator[str]:
@@ -432,11 +432,14 @@ class Storage:
             fs.mv(temp, path)
 
     def make_dirs(self, path: str) -> bool:
-        """Make directory `path` and its missing parents, at or below the base (never above
-        it: never a bucket). True if `path` now exists as a directory."""
+        """Make directory `path` and its missing parents (``mkdir -p``), never a bucket: where
+        paths start at one (no root marker, paths not relative to a layer's own root), never
+        a path's first part. True if `path` now exists as a directory."""
         if path in self._dirs:
             return True
-        if self.direct or not path.startswith(self.base):
+        top = path.strip("/")
+        bucketed = not self.fs.root_marker and self.base
+        if self.direct or not top or (bucketed and "/" not in top):
             return False
         fs = self.fs
         with self._building:
@@ -454,6 +457,10 @@ class Storage:
             if is_missing(exc) and parent != path and self.make_dirs(parent):
                 with contextlib.suppress(Exception):
                     fs.mkdir(path, create_parents=False)
+                    made = True
+            elif is_missing(exc) and parent == path:  # `dir::` whose own root is missing
+                with contextlib.suppress(Exception):
+                    fs.makedirs(path, exist_ok=True)
                     made = True
         # Once a made directory was seen to exist, a mkdir that raised nothing is trusted
         # (object stores make nothing: the first check tells them apart).
@@ -614,3 +621,15 @@ def _shares_one_client(fs: AbstractFileSystem) -> bool:
     while isinstance(inner := getattr(fs, "fs", None), AbstractFileSystem):
         fs = inner
     return isinstance(fs, LocalFileSystem) or bool(getattr(fs, "async_impl", False))
+
+
+def _close(f: Any) -> None:
+    """Close the file `f` written to; where closing fails (WebDAV, FTP: the upload happens
+    there), discard what it left open, so that nothing retries the upload when it is
+    collected."""
+    try:
+        f.close()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            f.discard()
+        raise

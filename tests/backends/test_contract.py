@@ -515,3 +515,18 @@ def test_large_file_round_trips(backend: Backend, tmp_path: Path) -> None:
     again = Run(run.hash, artifacts_uri=backend.uri, **backend.options)
     assert again.artifacts["model.bin"].sha256 == second.sha256
     assert [f for f in backend.files() if ".aim-artifacts-tmp-" in f] == []
+
+
+def test_a_store_whose_parents_are_missing_is_made_on_first_write(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """As ``mkdir -p`` would (never a bucket: object stores take the one named)."""
+    uri = backend.uri / "deep/er/store" if not isinstance(backend.uri, str) else None
+    uri = uri or f"{backend.uri.rstrip('/')}/deep/er/store"
+    source = write(tmp_path / "model.bin", os.urandom(3000))
+    with Run(artifacts_uri=uri, **backend.options) as run:
+        run.log_bytes(b"lr: 0.1\n", "config.yaml")
+        run.log_artifact(source, block=True)
+    again = Store(uri, must_exist=True, **backend.options).run(run.hash)
+    assert sorted(again.artifacts) == ["config.yaml", "model.bin"]
+    assert again.verify().ok
