@@ -170,7 +170,8 @@ class AccessDeniedError(StorageError, PermissionError):
 
 
 class InvalidCredentialsError(StorageError, PermissionError):
-    """The backend rejected the credentials (unknown key, bad signature, expired token)."""
+    """The backend rejected the credentials, or wanted some (unknown key, bad signature,
+    expired token; a refused FTP, SSH or SMB login)."""
 
 
 class EndpointUnreachableError(StorageError, ConnectionError):
@@ -242,6 +243,31 @@ _UNREACHABLE = {
     "ConnectTimeoutError",
 }
 _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+
+
+def is_refused_login(exc: BaseException) -> bool:
+    """True if `exc` (or an error it was raised from) says the server refused the
+    credentials, or wanted some and got none: FTP's 530, SSH's and SMB's failed logons, HTTP
+    401."""
+    for link in error_chain(exc):
+        name, text = type(link).__name__, str(link)
+        response = getattr(link, "response", None)  # httpx / requests responses
+        if (
+            name in _REFUSED_LOGIN
+            or (name == "error_perm" and text.startswith("530"))  # ftplib
+            or (name == "SSHException" and "authentication" in text.lower())  # paramiko
+            or getattr(response, "status_code", None) == 401
+        ):
+            return True
+    return False
+
+
+_REFUSED_LOGIN = {
+    "AuthenticationException",  # paramiko (SFTP), and its BadAuthenticationType
+    "BadAuthenticationType",
+    "PasswordRequiredException",
+    "LogonFailure",  # smbprotocol (SMB)
+}
 
 
 class UploadStoppedError(AimArtifactsError, InterruptedError):

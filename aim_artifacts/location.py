@@ -28,11 +28,13 @@ from .errors import (
     BackendUnavailableError,
     BucketNotFoundError,
     EndpointUnreachableError,
+    InvalidCredentialsError,
     InvalidURIError,
     NotAStoreError,
     StoreNotFoundError,
     error_chain,
     is_missing,
+    is_refused_login,
     is_unreachable,
 )
 from .names import check_name
@@ -113,6 +115,9 @@ class Location:
                 better = s3.translate_error(exc, self.uri, self.fs)
             elif is_unreachable(exc):
                 better = EndpointUnreachableError(f"cannot reach the server of {self.uri}: {exc}")
+            elif is_refused_login(exc):
+                msg = f"the server of {self.uri} refused the login: {exc}"
+                better = InvalidCredentialsError(msg)
             elif (bucket := self._missing_bucket()) is not None:
                 better = BucketNotFoundError(f"bucket {bucket!r} does not exist ({self.uri})")
             elif is_missing(exc) and not isinstance(exc, FileNotFoundError):
@@ -294,6 +299,12 @@ def _build(uri: str, factory: Any) -> Any:
         if is_unreachable(exc):
             msg = f"cannot reach the server of {shown}: {_reason(exc)}"
             raise EndpointUnreachableError(msg) from exc
+        if is_refused_login(exc):
+            msg = f"the server of {shown} refused the login: {_reason(exc)}"
+            raise InvalidCredentialsError(msg) from exc
+        if isinstance(exc, TypeError):  # a backend that needs options the URI cannot give
+            msg = f"cannot open {shown!r}: {exc} (pass it as a storage option)"
+            raise InvalidURIError(msg) from exc
         if not isinstance(exc, ValueError) or "Protocol not known" not in str(exc):
             raise
         protocol = split_protocol(uri)[0]

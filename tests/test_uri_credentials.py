@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aim_artifacts import EndpointUnreachableError, InvalidURIError, Run, Store
+from aim_artifacts import (
+    EndpointUnreachableError,
+    InvalidCredentialsError,
+    InvalidURIError,
+    Run,
+    Store,
+)
 from aim_artifacts.cli import main
 from aim_artifacts.location import public_uri
 from tests.servers import FileServer, free_port
@@ -68,6 +74,23 @@ def test_a_file_server_that_does_not_answer_is_one_clear_line(uri: str) -> None:
     result = CliRunner().invoke(main, ["runs", uri])
     assert result.exit_code == 1
     assert result.output.startswith("aim-artifacts: error: cannot reach the server of ")
+    assert result.output.count("\n") == 1
+    assert SECRET not in result.output
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["sftp", "ftp", "smb"])
+def test_a_refused_login_is_one_clear_line(name: str, request: pytest.FixtureRequest) -> None:
+    server: FileServer = request.getfixturevalue(name)
+    port = server.options["port"]
+    share = "/share" if name == "smb" else ""
+    uri = f"{name}://nobody:{SECRET}@127.0.0.1:{port}{share}/x"
+    with pytest.raises(InvalidCredentialsError, match=r"^the server of .* refused the login: "):
+        Run(artifacts_uri=uri)
+
+    result = CliRunner().invoke(main, ["runs", uri])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"aim-artifacts: error: the server of {public_uri(uri)} ")
     assert result.output.count("\n") == 1
     assert SECRET not in result.output
 
