@@ -259,9 +259,10 @@ class Run(RunView):
 
     def repair(self, *, keep_resumable: dt.timedelta = integrity.KEEP_RESUMABLE) -> list[str]:
         """Clean up after killed processes: remove leftover temp files, abort unfinished S3
-        multipart uploads below the run, and fold the journal into the sidecar. Uploads the
-        next attempt can resume (they have a resume record) are kept while they are younger
-        than `keep_resumable`.
+        multipart uploads below the run, fold the journal into the sidecar, and remove the
+        open flags killed writers left in the runs index. Uploads the next attempt can
+        resume (they have a resume record) are kept while they are younger than
+        `keep_resumable`.
 
         Returns:
             What was removed or aborted.
@@ -270,7 +271,8 @@ class Run(RunView):
         with location.storage_errors():
             removed = integrity.repair(location, keep_resumable)
         self._catalog.fold()
-        return removed
+        with location.storage_errors():
+            return removed + self._index.clear_stale_flags(location)
 
     def delete_artifact(self, name: str) -> None:
         """Remove the artifact's record, then its object.

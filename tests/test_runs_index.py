@@ -137,6 +137,23 @@ def test_an_open_run_counts_its_unfolded_records_until_it_is_closed(
     assert [(s.hash, s.count) for s in Store(uri).page().runs] == [(run.hash, 2)]
 
 
+def test_repair_removes_the_open_flags_killed_writers_left(uri: str, tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a")
+    dead = Run(artifacts_uri=uri)
+    dead.log_artifact(tmp_path / "a.bin", block=True)  # flagged open, then it "is killed"
+    (stale,) = index_names(uri, OPEN_DIR)
+    repairing = Run(dead.hash, artifacts_uri=uri)
+    repairing.log_artifact(tmp_path / "a.bin", name="b.bin", block=True)  # flags it too
+    removed = repairing.repair()
+    assert [path.rsplit("/", 2)[-2:] for path in removed] == [[OPEN_DIR, stale]]
+    (own,) = index_names(uri, OPEN_DIR)  # a writer's own flag stays while it writes
+    assert own != stale
+    assert [(s.hash, s.count) for s in Store(uri).page().runs] == [(dead.hash, 2)]
+    repairing.close()
+    assert index_names(uri, OPEN_DIR) == []
+    dead.close()  # a writer that outlived the repair closes without an error
+
+
 def test_reindex_flags_runs_whose_journal_an_older_writer_left(uri: str, tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"a")
     run = Run(artifacts_uri=uri)
