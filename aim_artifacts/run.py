@@ -265,14 +265,15 @@ class Run(RunView):
         `keep_resumable`.
 
         Returns:
-            What was removed or aborted.
+            The temp files removed and the uploads aborted.
         """
         location = self._bound()
         with location.storage_errors():
             removed = integrity.repair(location, keep_resumable)
         self._catalog.fold()
         with location.storage_errors():
-            return removed + self._index.clear_stale_flags(location)
+            self._index.clear_stale_flags(location)  # the index's bookkeeping: not listed
+        return removed
 
     def delete_artifact(self, name: str) -> None:
         """Remove the artifact's record, then its object.

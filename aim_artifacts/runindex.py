@@ -134,17 +134,14 @@ class RunEntry:
             if flag is not None and flag[0] == os.getpid():
                 run.storage.remove([flag[1]])
 
-    def clear_stale_flags(self, run: Location) -> list[str]:
+    def clear_stale_flags(self, run: Location) -> None:
         """Remove the open flags of the run stored at `run` but this process's own (`repair`:
-        the processes that wrote them were killed, and the journal was folded since); their
-        paths."""
+        the processes that wrote them were killed, and the journal was folded since)."""
         path = _parent(run).join(OPEN_DIR)
         own = self._flag[1] if self._flagged() and self._flag else None
         names = run.storage.names(path)
         stale = [f"{path}/{n}" for n in names if n.split(".", 1)[0] == self.run_hash]
-        stale = [p for p in stale if p != own]
-        run.storage.remove(stale)
-        return stale
+        run.storage.remove([p for p in stale if p != own])
 
     def _flagged(self) -> bool:
         return self._flag is not None and self._flag[0] == os.getpid()
