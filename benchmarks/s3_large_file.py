@@ -4,7 +4,7 @@
 
 One moto server in its own process adds `--latency` seconds to every request. Each upload
 runs in a fresh child process that times the upload alone (imports and client set-up are
-not counted) and reports its own peak RSS (``ru_maxrss``):
+not counted) and reports its own peak RSS (``ru_maxrss``), the server emptied before each:
 
 - boto3 ``upload_file`` with its defaults (what Aim 3.29 calls: s3transfer, 8 MiB parts,
   10 at once),
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from _common import ROOT, Timing, moto_process, report, s3_client
+from _common import ROOT, Timing, empty_server, moto_process, report
 
 CHILD = """
 import json, resource, sys, time
@@ -97,7 +97,6 @@ def main() -> int:
 
     ok = True
     with tempfile.TemporaryDirectory() as tmp, moto_process(latency=args.latency) as url:
-        s3_client(url).create_bucket(Bucket="bench")
         for size_mib in args.sizes_mib:
             path = os.path.join(tmp, "model.bin")
             digest = hashlib.sha256()
@@ -110,6 +109,7 @@ def main() -> int:
             rss: dict[str, float] = dict.fromkeys(TOOLS, 0.0)
             for _ in range(args.repeat):
                 for tool in TOOLS:
+                    empty_server(url)  # moto holds every object in memory: start from none
                     result = upload(tool, url, path)
                     if result is None:
                         continue

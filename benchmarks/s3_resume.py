@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from _common import ROOT, Timing, moto_process, report, s3_client
+from _common import ROOT, Timing, empty_server, moto_process, report
 
 CHILD = """
 import os, signal, sys, time
@@ -72,16 +72,6 @@ def child(what: str, url: str, path: str, run_hash: str) -> tuple[float, float] 
     assert done.returncode == 0, done.stderr
     seconds, completion = done.stdout.split()[:2]
     return float(seconds), float(completion)
-
-
-def empty_server(url: str) -> None:
-    """Reset the server to one empty bucket: moto holds every object in memory, and a
-    completion joining 1 GiB of parts slows as that grows (up to 1.2 s in three rounds),
-    which would weigh on whichever upload comes later."""
-    import requests  # noqa: PLC0415 - botocore's dependency, here for the reset alone
-
-    requests.post(f"{url}/moto-api/reset", timeout=60).raise_for_status()
-    s3_client(url).create_bucket(Bucket="bench")
 
 
 def main() -> int:
