@@ -31,6 +31,7 @@ from .errors import (
     InvalidCredentialsError,
     InvalidURIError,
     NotAStoreError,
+    StorageError,
     StoreNotFoundError,
     error_chain,
     is_missing,
@@ -113,11 +114,8 @@ class Location:
         except Exception as exc:
             if self.is_s3:
                 better = s3.translate_error(exc, self.uri, self.fs)
-            elif is_unreachable(exc):
-                better = EndpointUnreachableError(f"cannot reach the server of {self.uri}: {exc}")
-            elif is_refused_login(exc):
-                msg = f"the server of {self.uri} refused the login: {exc}"
-                better = InvalidCredentialsError(msg)
+            elif (server := _server_error(exc, self.uri, str(exc))) is not None:
+                better = server
             elif (bucket := self._missing_bucket()) is not None:
                 better = BucketNotFoundError(f"bucket {bucket!r} does not exist ({self.uri})")
             elif is_missing(exc) and not isinstance(exc, FileNotFoundError):
@@ -251,8 +249,7 @@ def resolve(
     if split_protocol(uri)[0] is None:
         uri = os.path.abspath(os.path.expanduser(uri))
     protocols = s3.protocols_of(uri)
-    bucket = uri.rsplit("://", 1)[-1].split("/", 1)[0]  # of the innermost layer
-    if protocols and protocols[-1] in s3.S3_PROTOCOLS and "@" in bucket:
+    if protocols and protocols[-1] in s3.S3_PROTOCOLS and "@" in _innermost_host(uri):
         msg = (
             f"an {protocols[-1]}:// URI takes no credentials before '@' "
             f"({public_uri(uri)}): pass key= and secret=, or use the AWS environment or a profile"
@@ -261,6 +258,11 @@ def resolve(
     options = s3.storage_options(protocols, storage_options, pool_size)
     fs, path = _build(uri, lambda: url_to_fs(uri, **_fresh(options)))
     return _located(public_uri(uri), path, fs, protocols)
+
+
+def _innermost_host(uri: str) -> str:
+    """What follows ``://`` in the innermost layer of `uri`, up to the first ``/``."""
+    return uri.rsplit("://", 1)[-1].split("/", 1)[0]
 
 
 def public_uri(uri: str) -> str:
@@ -296,12 +298,8 @@ def _build(uri: str, factory: Any) -> Any:
         msg = f"cannot open {shown!r}: {exc}"
         raise BackendUnavailableError(msg) from exc
     except Exception as exc:
-        if is_unreachable(exc):
-            msg = f"cannot reach the server of {shown}: {_reason(exc)}"
-            raise EndpointUnreachableError(msg) from exc
-        if is_refused_login(exc):
-            msg = f"the server of {shown} refused the login: {_reason(exc)}"
-            raise InvalidCredentialsError(msg) from exc
+        if (server := _server_error(exc, shown, _reason(exc))) is not None:
+            raise server from exc
         if isinstance(exc, TypeError):  # a backend that needs options the URI cannot give
             msg = f"cannot open {shown!r}: {exc} (pass it as a storage option)"
             raise InvalidURIError(msg) from exc
@@ -313,6 +311,16 @@ def _build(uri: str, factory: Any) -> Any:
             "install the package that provides it"
         )
         raise BackendUnavailableError(msg) from exc
+
+
+def _server_error(exc: BaseException, uri: str, reason: str) -> StorageError | None:
+    """The package's error for a server at `uri` that `exc` says did not answer, or refused
+    the login; None for any other failure."""
+    if is_unreachable(exc):
+        return EndpointUnreachableError(f"cannot reach the server of {uri}: {reason}")
+    if is_refused_login(exc):
+        return InvalidCredentialsError(f"the server of {uri} refused the login: {reason}")
+    return None
 
 
 def _reason(exc: BaseException) -> str:

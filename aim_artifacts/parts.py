@@ -415,13 +415,7 @@ class _Head:
     @classmethod
     def read(cls, src: IO[bytes], wanted: Resume) -> _Head:
         want = min(wanted.part_size, wanted.size)
-        budget = _budget()
-        budget.acquire(want)
-        try:
-            chunk = src.read(want)
-        except BaseException:
-            budget.release(want)
-            raise
+        chunk = _read_within_budget(src, want)
         sha = _part_sha256(chunk) if wanted.checksums else None
         return cls(chunk, want, hashlib.sha256(chunk), sha)
 
@@ -502,12 +496,7 @@ class _Sender:
                 src.seek(want, os.SEEK_CUR)
                 read += want
                 continue
-            self._budget.acquire(want)
-            try:
-                chunk = src.read(want)
-            except BaseException:
-                self._budget.release(want)
-                raise
+            chunk = _read_within_budget(src, want)
             if not chunk:  # shorter than it was: the caller's check says so
                 self._budget.release(want)
                 break
@@ -641,6 +630,18 @@ def _whole_body(request: Any, **_: Any) -> None:
     """The body of `request` (signed already) as the bytes it holds (not a copy)."""
     if isinstance(request.body, io.BytesIO):
         request.body = request.body.getvalue()
+
+
+def _read_within_budget(src: IO[bytes], want: int) -> bytes:
+    """Read up to `want` bytes of `src`, taking `want` from the process's memory budget
+    first (given back here if the read fails; the caller gives it back otherwise)."""
+    budget = _budget()
+    budget.acquire(want)
+    try:
+        return src.read(want)
+    except BaseException:
+        budget.release(want)
+        raise
 
 
 def _part_sha256(chunk: bytes) -> str:

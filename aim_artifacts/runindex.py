@@ -137,10 +137,10 @@ class RunEntry:
     def clear_stale_flags(self, run: Location) -> None:
         """Remove the open flags of the run stored at `run` but this process's own (`repair`:
         the processes that wrote them were killed, and the journal was folded since)."""
-        path = _parent(run).join(OPEN_DIR)
+        base = _parent(run)
+        path = base.join(OPEN_DIR)
         own = self._flag[1] if self._flagged() and self._flag else None
-        names = run.storage.names(path)
-        stale = [f"{path}/{n}" for n in names if n.split(".", 1)[0] == self.run_hash]
+        stale = [f"{path}/{n}" for n in _flag_names(base) if n.split(".", 1)[0] == self.run_hash]
         run.storage.remove([p for p in stale if p != own])
 
     def _flagged(self) -> bool:
@@ -156,10 +156,14 @@ class RunEntry:
 def open_runs(base: Location) -> set[str]:
     """The runs of the store at `base` that a writer flagged open: only these can have
     journal entries their sidecar lacks (one listing, of the flags alone)."""
+    return {name.split(".", 1)[0] for name in _flag_names(base)}
+
+
+def _flag_names(base: Location) -> list[str]:
+    """The names of the open flags of the store at `base` (one listing)."""
     path = base.join(OPEN_DIR)
     listed = _s3_names(base, path, None, None) if base.is_s3 else None
-    names = listed[0] if listed is not None else base.storage.names(path)
-    return {name.split(".", 1)[0] for name in names}
+    return list(listed[0]) if listed is not None else base.storage.names(path)
 
 
 def flag_open(base: Location, run_hash: str, token: str) -> None:
