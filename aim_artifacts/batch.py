@@ -84,7 +84,14 @@ def store_batch(
             raise upload_error(failures)
         return [results[j.name].record for j in jobs]
 
-    return uploader.submit(jobs, store, finish, workers=workers, block=block)
+    return uploader.submit(
+        jobs,
+        store,
+        finish,
+        workers=workers,
+        block=block,
+        connect_cost=location.storage.connect_cost,
+    )
 
 
 @attrs.frozen

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -240,8 +241,9 @@ def resolve(
         protocols = s3.protocols_of(str(target))
         options = {**target.storage_options, **storage_options}
         options = s3.storage_options(protocols, options, pool_size)
+        began = time.perf_counter()
         fs = _build(str(target), lambda: type(target.fs)(**_fresh(options)))
-        return _located(str(target), target.path, fs, protocols)
+        return _located(str(target), target.path, fs, protocols, time.perf_counter() - began)
     if not isinstance(target, (str, os.PathLike)):
         msg = f"artifacts URI must be a str, os.PathLike or UPath, not {type(target).__name__}"
         raise TypeError(msg)
@@ -256,8 +258,9 @@ def resolve(
         )
         raise InvalidURIError(msg)
     options = s3.storage_options(protocols, storage_options, pool_size)
+    began = time.perf_counter()
     fs, path = _build(uri, lambda: url_to_fs(uri, **_fresh(options)))
-    return _located(public_uri(uri), path, fs, protocols)
+    return _located(public_uri(uri), path, fs, protocols, time.perf_counter() - began)
 
 
 def _innermost_host(uri: str) -> str:
@@ -272,14 +275,17 @@ def public_uri(uri: str) -> str:
     return _PASSWORD.sub(r"\1@", uri)
 
 
-def _located(uri: str, path: str, fs: AbstractFileSystem, protocols: tuple[str, ...]) -> Location:
+def _located(
+    uri: str, path: str, fs: AbstractFileSystem, protocols: tuple[str, ...], seconds: float
+) -> Location:
+    """The location of `path` on `fs`, built (connected) in `seconds`."""
     rooted = fs.storage_options.get("fo") == path
     if rooted:
         # A chained layer that took the URL's path as its own root (``dir::``): its paths
         # are relative to it, and fsspec hands the path back as if they were not.
         path = ""
     direct = bool(protocols) and protocols[-1] in s3.S3_PROTOCOLS
-    storage = Storage.of(fs, base=path.rstrip("/"), direct=direct)
+    storage = Storage.of(fs, base=path.rstrip("/"), direct=direct, connect_seconds=seconds)
     return Location(uri, path, storage, protocols=protocols, rooted=rooted)
 
 

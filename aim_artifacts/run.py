@@ -56,9 +56,10 @@ class Run(RunView):
             artifacts_uri: as for `set_artifacts_uri`; None waits for that call or falls
                 back to the ``AIM_ARTIFACTS_URI`` environment variable.
             max_concurrency: uploads that run at once; by default 16 on object stores (S3's
-                connection pool is sized to match), 4 on backends with a connection per
-                thread (SFTP, FTP, SMB, WebDAV) and 1 on local and mounted paths, where more
-                threads only contend for the GIL (raise it for high-latency mounts).
+                connection pool is sized to match), up to 4 on backends with a connection
+                per thread (SFTP, FTP, SMB, WebDAV: each worker past the first logs in, and
+                joins only where that saves time) and 1 on local and mounted paths, where
+                more threads only contend for the GIL (raise it for high-latency mounts).
             **storage_options: passed to the filesystem with `artifacts_uri`.
 
         Raises:

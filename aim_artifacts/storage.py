@@ -22,7 +22,8 @@ directories          made before the first write into each directory (`make_dirs
                      (WebDAV; learned once per process, `_learned`)
 threads              asynchronous filesystems (one event loop serialises them) are shared by all
                      threads; any other gets an instance per thread (paramiko, ftplib and
-                     smbprotocol clients are not thread-safe)
+                     smbprotocol clients are not thread-safe), whose setup is timed
+                     (`connect_cost`: the uploader adds such workers only where they pay)
 exclusion            `lease.hold`: ``mkdir`` of a lock directory, probed to be exclusive (atomic
                      at the server on every file protocol; object stores make no directory), a
                      lease a dead holder cannot keep; never an advisory lock
@@ -46,6 +47,7 @@ import inspect
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
@@ -95,6 +97,7 @@ class Storage:
         base: str = "",
         direct: bool = False,
         share: bool = True,
+        connect_seconds: float = 0.0,
     ) -> None:
         """
         Args:
@@ -103,6 +106,7 @@ class Storage:
             direct: objects appear whole when written (S3): no temp file and rename.
             share: one instance (fsspec's cached one) serves every thread; else each
                 thread builds its own.
+            connect_seconds: how long building one took, where known.
         """
         self.fs_cls = fs_cls
         self.fs_args = fs_args
@@ -114,6 +118,7 @@ class Storage:
         self._threads = threading.local()
         self._building = threading.Lock()
         self._share = share
+        self._connect_seconds = connect_seconds
         self._dirs: set[str] = set()  # directories made or found by `make_dirs`
         self._making: dict[str, threading.Lock] = {}  # a directory's maker holds its lock
 
@@ -129,7 +134,9 @@ class Storage:
         if fs is not None:
             return fs
         with self._building:  # one login at a time: SMB's first sessions race
+            began = time.perf_counter()
             fs = self._shared or self._build()
+            self._connect_seconds = time.perf_counter() - began
         if self._share:
             self._shared = fs
         else:
@@ -137,9 +144,12 @@ class Storage:
         return fs
 
     @classmethod
-    def of(cls, fs: AbstractFileSystem, *, base: str, direct: bool) -> Storage:
-        """The storage of `fs`, an uncached instance made to detect the backend: where each
-        thread has its own client, it stays the calling thread's (no second login)."""
+    def of(
+        cls, fs: AbstractFileSystem, *, base: str, direct: bool, connect_seconds: float = 0.0
+    ) -> Storage:
+        """The storage of `fs`, an uncached instance made (in `connect_seconds`) to detect
+        the backend: where each thread has its own client, it stays the calling thread's (no
+        second login)."""
         storage = cls(
             type(fs),
             fs_args=fs.storage_args,
@@ -147,6 +157,7 @@ class Storage:
             base=base,
             direct=direct,
             share=_shares_one_client(fs),
+            connect_seconds=connect_seconds,
         )
         if not storage._share:
             storage._pid, storage._threads.fs = os.getpid(), fs
@@ -175,6 +186,12 @@ class Storage:
     def shared(self) -> bool:
         """True if one client serves every thread (asynchronous and local filesystems)."""
         return self._share
+
+    @property
+    def connect_cost(self) -> float:
+        """Seconds another thread's own client takes to set up (the last one measured); 0
+        where one client serves every thread."""
+        return 0.0 if self._share else self._connect_seconds
 
     @property
     def workers(self) -> int:
@@ -508,6 +525,7 @@ class Storage:
             "base": self.base,
             "direct": self.direct,
             "share": self._share,
+            "connect_seconds": self._connect_seconds,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

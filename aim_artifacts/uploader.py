@@ -4,14 +4,15 @@ background batches until `wait`, and finishes what runs left open at interpreter
 from __future__ import annotations
 
 import atexit
-import functools
+import collections
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from .errors import UploadError
 from .jobs import Job
@@ -20,6 +21,7 @@ from .records import Artifact
 __all__ = ["Uploader", "close_all", "close_at_exit", "upload_error"]
 
 T = TypeVar("T")
+CROWDED = 1.5  # jobs waiting this many times longer than alone: no more workers join
 Finish = Callable[[dict[str, T], dict[str, BaseException]], list[Artifact]]
 
 
@@ -55,10 +57,12 @@ class Uploader:
         *,
         workers: int,
         block: bool,
+        connect_cost: float = 0.0,
     ) -> Future[list[Artifact]]:
-        """Run `store` on every job, `workers` at once, then `finish(results, failures)`
+        """Run `store` on every job, up to `workers` at once, then `finish(results, failures)`
         (by job name) once: the future holds what it returns or raises (an `UploadError`).
-        A blocking batch of one job, or with one worker, runs on the caller's thread."""
+        Where a worker's client costs `connect_cost` seconds to set up, workers join one at a
+        time (`_Queue`). A blocking batch runs on the caller's thread too."""
         self._this_process()
         batch: Future[list[Artifact]] = Future()
 
@@ -70,40 +74,19 @@ class Uploader:
             except BaseException as exc:  # noqa: BLE001 - every job failed with it
                 batch.set_exception(upload_error(dict.fromkeys((j.name for j in jobs), exc)))
 
-        results: dict[str, T] = {}
-        failures: dict[str, BaseException] = {}
-        if block and (workers == 1 or len(jobs) == 1):
-            for job in jobs:
-                try:
-                    results[job.name] = store(job)
-                except Exception as exc:  # noqa: BLE001 - reported with the batch
-                    failures[job.name] = exc
-            complete(results, failures)
-            return batch
-        remaining = [len(jobs)]
-        done_lock = threading.Lock()
+        queue = _Queue(jobs, store, complete, self._start_worker, workers, connect_cost)
+        if not block:  # a blocking caller gets the batch's outcome itself, once
+            with self._lock:
+                self._pending.add(batch)
+        queue.start(here=block)
+        return batch
 
-        def done(job: Job, future: Future[T]) -> None:
-            exc = future.exception()
-            with done_lock:
-                if exc is None:
-                    results[job.name] = future.result()
-                else:
-                    failures[job.name] = exc
-                remaining[0] -= 1
-                last = remaining[0] == 0
-            if last:
-                complete(results, failures)
-
+    def _start_worker(self, work: Callable[[], None], workers: int) -> None:
+        """Run `work` on a thread of the pool (of up to `workers` threads)."""
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(workers, "aim-artifacts")
-            if not block:  # a blocking caller gets the batch's outcome itself, once
-                self._pending.add(batch)
-            for job in jobs:
-                future = self._executor.submit(store, job)
-                future.add_done_callback(functools.partial(done, job))
-        return batch
+            self._executor.submit(work)
 
     def wait(self) -> None:
         """Wait for every background batch of this process.
@@ -134,6 +117,107 @@ class Uploader:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+
+
+class _Queue(Generic[T]):
+    """A batch's jobs, taken in order by its workers. Where a worker costs nothing to start
+    (one client serves every thread), they all start at once; else one starts, and another
+    joins when the time it would save exceeds what its client costs to set up (the jobs
+    left, times the time a job spent waiting on the server while it ran alone, not on this
+    process's CPU, which more threads would not add, shared among one worker more), as long
+    as the workers so far overlap their waits: since the last one joined, jobs waited at
+    most `CROWDED` times as long as alone (a busy server, or threads waiting for each other
+    to run, makes them wait longer)."""
+
+    def __init__(  # noqa: PLR0917 - one caller, `Uploader.submit`
+        self,
+        jobs: Sequence[Job],
+        store: Callable[[Job], T],
+        complete: Callable[[dict[str, T], dict[str, BaseException]], None],
+        start_worker: Callable[[Callable[[], None], int], None],
+        workers: int,
+        connect_cost: float,
+    ) -> None:
+        self._jobs = collections.deque(jobs)
+        self._store, self._complete, self._start_worker = store, complete, start_worker
+        self._limit = max(1, min(workers, len(jobs)))
+        self._pool_size = workers
+        self._connect_cost = connect_cost
+        self._lock = threading.Lock()
+        self._workers = 0
+        self._unfinished = len(jobs)
+        self._waited = 0.0  # seconds the jobs that ran alone spent off this process's CPU
+        self._alone = 0  # ... and how many they were
+        self._since: list[float] = []  # what jobs started since the last worker joined waited
+        self._results: dict[str, T] = {}
+        self._failures: dict[str, BaseException] = {}
+
+    def start(self, *, here: bool) -> None:
+        """Start the first workers; `here`: the caller's thread is one of them (this returns
+        once no job is left to take)."""
+        if not self._jobs:
+            self._complete(self._results, self._failures)
+            return
+        self._workers = self._limit if self._connect_cost <= 0 else 1
+        for _ in range(self._workers - here):
+            self._start_worker(self._work, self._pool_size)
+        if here:
+            self._work()
+
+    def _work(self) -> None:
+        first = True  # a worker's first job may include setting up its client: not counted
+        while True:
+            with self._lock:
+                if not self._jobs:
+                    return
+                job = self._jobs.popleft()
+                workers = self._workers  # how many had joined when it started
+            began, cpu = time.perf_counter(), time.thread_time()
+            failure: Exception | None = None
+            try:
+                result = self._store(job)
+            except Exception as exc:  # noqa: BLE001 - reported with the batch
+                failure = exc
+            except BaseException:  # interrupted: the jobs not started are dropped
+                with self._lock:
+                    self._jobs.clear()
+                raise
+            waited = time.perf_counter() - began - (time.thread_time() - cpu)
+            with self._lock:
+                if failure is None:
+                    self._results[job.name] = result
+                else:
+                    self._failures[job.name] = failure
+                self._unfinished -= 1
+                if first:
+                    first = False
+                elif workers == 1 == self._workers:
+                    self._waited += max(waited, 0.0)
+                    self._alone += 1
+                elif workers == self._workers:
+                    self._since.append(waited)
+                joins = self._worth_a_worker()
+                if joins:
+                    self._workers += 1
+                    self._since = []
+                last = self._unfinished == 0
+            if joins:
+                self._start_worker(self._work, self._pool_size)
+            if last:
+                self._complete(self._results, self._failures)
+
+    def _worth_a_worker(self) -> bool:
+        """True if one worker more would save more than its client costs (lock held)."""
+        if self._workers >= self._limit or not self._jobs or not self._alone:
+            return False
+        alone = self._waited / self._alone
+        since = self._since
+        if self._workers > 1 and (
+            len(since) < self._workers or sum(since) > CROWDED * alone * len(since)
+        ):
+            return False
+        left = len(self._jobs) * alone
+        return left / self._workers - left / (self._workers + 1) > self._connect_cost
 
 
 def upload_error(failures: dict[str, BaseException]) -> UploadError:
