@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import os
 import sys
 import threading
@@ -125,9 +126,9 @@ class _Queue(Generic[T]):
     joins when the time it would save exceeds what its client costs to set up (the jobs
     left, times the time a job spent waiting on the server while it ran alone, not on this
     process's CPU, which more threads would not add, shared among one worker more), as long
-    as the workers so far overlap their waits: since the last one joined, jobs waited at
-    most `CROWDED` times as long as alone (a busy server, or threads waiting for each other
-    to run, makes them wait longer)."""
+    as the workers so far overlap their waits: once the last one to join has set up its
+    client, jobs wait at most `CROWDED` times as long as alone (a busy server, or threads
+    waiting for each other to run, makes them wait longer)."""
 
     def __init__(  # noqa: PLR0917 - one caller, `Uploader.submit`
         self,
@@ -146,9 +147,12 @@ class _Queue(Generic[T]):
         self._lock = threading.Lock()
         self._workers = 0
         self._unfinished = len(jobs)
-        self._waited = 0.0  # seconds the jobs that ran alone spent off this process's CPU
+        # Phases: a worker joins (odd: it sets up its client, slowing the others), its first
+        # job ends (even: the jobs that start now show how long jobs wait with this many).
+        self._phase = 0
+        self._waited = 0.0  # seconds the jobs of one worker alone spent off this process's CPU
         self._alone = 0  # ... and how many they were
-        self._since: list[float] = []  # what jobs started since the last worker joined waited
+        self._since: list[float] = []  # what the jobs of this phase waited
         self._results: dict[str, T] = {}
         self._failures: dict[str, BaseException] = {}
 
@@ -159,19 +163,21 @@ class _Queue(Generic[T]):
             self._complete(self._results, self._failures)
             return
         self._workers = self._limit if self._connect_cost <= 0 else 1
+        self._phase = 1
         for _ in range(self._workers - here):
-            self._start_worker(self._work, self._pool_size)
+            self._start_worker(functools.partial(self._work, self._phase), self._pool_size)
         if here:
-            self._work()
+            self._work(self._phase)
 
-    def _work(self) -> None:
-        first = True  # a worker's first job may include setting up its client: not counted
+    def _work(self, joined: int) -> None:
+        """Take jobs until none is left; `joined`: the phase this worker joined in."""
+        first = True
         while True:
             with self._lock:
                 if not self._jobs:
                     return
                 job = self._jobs.popleft()
-                workers = self._workers  # how many had joined when it started
+                phase = self._phase  # the phase it started in
             began, cpu = time.perf_counter(), time.thread_time()
             failure: Exception | None = None
             try:
@@ -182,27 +188,29 @@ class _Queue(Generic[T]):
                 with self._lock:
                     self._jobs.clear()
                 raise
-            waited = time.perf_counter() - began - (time.thread_time() - cpu)
+            waited = max(0.0, time.perf_counter() - began - (time.thread_time() - cpu))
             with self._lock:
                 if failure is None:
                     self._results[job.name] = result
                 else:
                     self._failures[job.name] = failure
                 self._unfinished -= 1
-                if first:
-                    first = False
-                elif workers == 1 == self._workers:
-                    self._waited += max(waited, 0.0)
-                    self._alone += 1
-                elif workers == self._workers:
+                if first and joined == self._phase:  # the newest worker is set up
+                    self._phase += 1
+                    self._since = []
+                elif phase == self._phase and phase % 2 == 0:
                     self._since.append(waited)
+                    if self._workers == 1:
+                        self._waited += waited
+                        self._alone += 1
+                first = False
                 joins = self._worth_a_worker()
                 if joins:
                     self._workers += 1
-                    self._since = []
+                    self._phase += 1
                 last = self._unfinished == 0
             if joins:
-                self._start_worker(self._work, self._pool_size)
+                self._start_worker(functools.partial(self._work, self._phase), self._pool_size)
             if last:
                 self._complete(self._results, self._failures)
 
@@ -213,7 +221,9 @@ class _Queue(Generic[T]):
         alone = self._waited / self._alone
         since = self._since
         if self._workers > 1 and (
-            len(since) < self._workers or sum(since) > CROWDED * alone * len(since)
+            self._phase % 2
+            or len(since) < self._workers
+            or sum(since) > CROWDED * alone * len(since)
         ):
             return False
         left = len(self._jobs) * alone

@@ -20,6 +20,7 @@ import pytest
 from aim_artifacts import Run
 from aim_artifacts.jobs import Job
 from aim_artifacts.uploader import Uploader
+from tests.latency import latency_proxy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,26 +95,54 @@ def test_workers_of_a_shared_client_start_at_once() -> None:
     assert len(threads) == 4
 
 
-def test_a_batch_on_a_fast_sftp_server_logs_in_once(
-    sftp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def logins(monkeypatch: pytest.MonkeyPatch) -> list[paramiko.Transport]:
+    """The SSH logins made during the test (paramiko's own, counted as they start)."""
+    started: list[paramiko.Transport] = []
+    start_client = paramiko.Transport.start_client
+
+    def counted(transport: paramiko.Transport, *args: Any, **kwargs: Any) -> Any:
+        started.append(transport)
+        return start_client(transport, *args, **kwargs)
+
+    monkeypatch.setattr(paramiko.Transport, "start_client", counted)
+    return started
+
+
+def checkpoint(tmp_path: Path, files: int) -> Path:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for i in range(files):
+        (ckpt / f"f{i:03d}.bin").write_bytes(bytes([i]) * 4096)
+    return ckpt
+
+
+def test_a_batch_on_a_near_sftp_server_logs_in_once(
+    sftp: Any, tmp_path: Path, logins: list[paramiko.Transport]
 ) -> None:
     """On 127.0.0.1 an SSH login costs more (key exchange) than the jobs wait: the run's
     own connection stores the batch (a second may join on a machine so busy that the jobs
     wait for a CPU as long as for a distant server; a worker per thread made five)."""
-    logins = []
-    start_client = paramiko.Transport.start_client
-
-    def counted(transport: paramiko.Transport, *args: Any, **kwargs: Any) -> Any:
-        logins.append(transport)
-        return start_client(transport, *args, **kwargs)
-
-    monkeypatch.setattr(paramiko.Transport, "start_client", counted)
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    for i in range(60):
-        (ckpt / f"f{i:02d}.bin").write_bytes(bytes([i]) * 4096)
+    ckpt = checkpoint(tmp_path, 60)
     with Run(artifacts_uri=sftp.url_root, **sftp.options) as run:
         assert len(logins) == 1
         run.log_artifacts(ckpt, name="ckpt", block=True)
         assert len(run.artifacts) == 60
     assert len(logins) <= 2
+
+
+def test_workers_join_a_batch_on_a_distant_sftp_server(
+    sftp: Any, tmp_path: Path, logins: list[paramiko.Transport]
+) -> None:
+    """20 ms of round trip in front of the same server: each file waits several (about
+    65 ms), a login about 0.25 s; with this many files, workers join up to the limit."""
+    ckpt = checkpoint(tmp_path, 120)
+    port = sftp.options["port"]
+    with latency_proxy(port, 0.02) as proxy:
+        uri = sftp.url_root.replace(f":{port}/", f":{proxy.port}/", 1)
+        with Run(
+            artifacts_uri=uri, max_concurrency=4, **{**sftp.options, "port": proxy.port}
+        ) as run:
+            run.log_artifacts(ckpt, name="ckpt", block=True)
+            assert len(run.artifacts) == 120
+    assert len(logins) == 4  # the run's own, which stores too, and three workers
