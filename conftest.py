@@ -13,7 +13,7 @@ import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from aim_artifacts import S3ArtifactStorage_clientconfig
+from aim_artifacts import S3ArtifactStorage_clientconfig, uploader
 from tests.server_ftp_webdav import ftp_server, webdav_server
 from tests.server_sftp_smb import sftp_server, smb_server
 from tests.servers import (
@@ -65,6 +65,14 @@ def clean_fsspec() -> Iterator[None]:
     _clear_fsspec()
     yield
     _clear_fsspec()
+
+
+@pytest.fixture(autouse=True)
+def forget_open_runs() -> Iterator[None]:
+    """Runs a test left open are not closed at interpreter exit, when the servers they were
+    stored on are gone (a GCS client then retries a dead port and prints its traceback)."""
+    yield
+    uploader._open_at_exit.clear()  # the exit hook's set, emptied between tests
 
 
 @pytest.fixture(scope="session")
