@@ -208,9 +208,10 @@ class _Queue(Generic[T]):
                 if joins:
                     self._workers += 1
                     self._phase += 1
+                joining = self._phase
                 last = self._unfinished == 0
             if joins:
-                self._start_worker(functools.partial(self._work, self._phase), self._pool_size)
+                self._start_worker(functools.partial(self._work, joining), self._pool_size)
             if last:
                 self._complete(self._results, self._failures)
 
