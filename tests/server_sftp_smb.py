@@ -8,12 +8,12 @@ what ``fsspec.filesystem(server.protocol, **server.options)`` needs, and where t
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import secrets
 import select
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -29,11 +29,11 @@ READY_TIMEOUT = 20.0  # seconds a server gets to listen
 
 
 @contextlib.contextmanager
-def _daemon(argv: list[str], port: int, cwd: str) -> Iterator[subprocess.Popen[str]]:
-    """Run `argv` until done; yield once 127.0.0.1:`port` accepts.
+def _daemon(argv: list[str], ready: str, cwd: str) -> Iterator[subprocess.Popen[str]]:
+    """Run `argv` until done; yield once it printed a line containing `ready` (it listens).
 
-    Output is collected (and shown if the server dies or never listens). On exit the server
-    is terminated, and so are the per-client processes it forked.
+    Output is collected (the last lines shown if the server dies or never gets ready). On
+    exit the server is terminated, and so are the per-client processes it forked.
     """
     proc = subprocess.Popen(
         argv,
@@ -45,24 +45,18 @@ def _daemon(argv: list[str], port: int, cwd: str) -> Iterator[subprocess.Popen[s
         start_new_session=True,  # smbd, when ended, signals its whole process group
     )
     assert proc.stdout is not None
-    output: list[str] = []
-    drain = threading.Thread(target=_drain, args=(proc.stdout, output), daemon=True)
+    output: collections.deque[str] = collections.deque(maxlen=30)
+    listening = threading.Event()
+    drain = threading.Thread(target=_drain, args=(proc.stdout, output, ready, listening))
     drain.start()
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                drain.join(timeout=5)
-                msg = f"{argv[0]} exited with {proc.returncode}:\n{''.join(output[-30:])}"
-                raise RuntimeError(msg)
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    msg = f"{argv[0]} not listening on port {port} after {READY_TIMEOUT} s:\n"
-                    raise RuntimeError(msg + "".join(output[-30:])) from None
-                time.sleep(0.05)
+        if not listening.wait(timeout=READY_TIMEOUT):
+            msg = f"{argv[0]} not ready after {READY_TIMEOUT} s:\n{''.join(output)}"
+            raise RuntimeError(msg)
+        if proc.poll() is not None:
+            drain.join(timeout=5)
+            msg = f"{argv[0]} exited with {proc.returncode}:\n{''.join(output)}"
+            raise RuntimeError(msg)
         yield proc
     finally:
         # Per-client workers outlive their listener (sshd's even start their own sessions):
@@ -79,9 +73,16 @@ def _daemon(argv: list[str], port: int, cwd: str) -> Iterator[subprocess.Popen[s
         proc.stdout.close()
 
 
-def _drain(stream: IO[str], lines: list[str]) -> None:
+def _drain(
+    stream: IO[str], lines: collections.deque[str], ready: str, seen: threading.Event
+) -> None:
+    """Keep the last `lines` of `stream`; set `seen` at the first holding `ready`, or at EOF
+    (the server is gone)."""
     for line in stream:
         lines.append(line)
+        if ready in line:
+            seen.set()
+    seen.set()
 
 
 def _descendants(pid: int) -> set[int]:
@@ -178,7 +179,7 @@ def sftp_server(workdir: str) -> Iterator[FileServer]:
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation, must exist
     paramiko.Ed25519Key.from_private_key_file(user_key)  # fail here if paramiko cannot read it
     argv = [SSHD, "-D", "-e", "-f", config]
-    with _daemon(argv, port, workdir):
+    with _daemon(argv, f"Server listening on 127.0.0.1 port {port}", workdir):
         yield FileServer(
             protocol="sftp",
             options={
@@ -271,8 +272,9 @@ def smb_server(workdir: str) -> Iterator[FileServer]:
         check=True,
         capture_output=True,
     )
-    argv = [SMBD, "--foreground", "--no-process-group", "--debug-stdout", "-s", config]
-    with _daemon(argv, port, workdir):
+    # Debug level 2 prints "waiting for connections" once its sockets listen.
+    argv = [SMBD, "--foreground", "--no-process-group", "--debug-stdout", "-d", "2", "-s", config]
+    with _daemon(argv, "waiting for connections", workdir):
         yield FileServer(
             protocol="smb",
             options={"host": "127.0.0.1", "port": port, "username": user, "password": password},
