@@ -241,9 +241,8 @@ def resolve(
         protocols = s3.protocols_of(str(target))
         options = {**target.storage_options, **storage_options}
         options = s3.storage_options(protocols, options, pool_size)
-        began = time.perf_counter()
-        fs = _build(str(target), lambda: type(target.fs)(**_fresh(options)))
-        return _located(str(target), target.path, fs, protocols, time.perf_counter() - began)
+        fs, seconds = _build(str(target), lambda: type(target.fs)(**_fresh(options)))
+        return _located(str(target), target.path, fs, protocols, seconds)
     if not isinstance(target, (str, os.PathLike)):
         msg = f"artifacts URI must be a str, os.PathLike or UPath, not {type(target).__name__}"
         raise TypeError(msg)
@@ -258,9 +257,8 @@ def resolve(
         )
         raise InvalidURIError(msg)
     options = s3.storage_options(protocols, storage_options, pool_size)
-    began = time.perf_counter()
-    fs, path = _build(uri, lambda: url_to_fs(uri, **_fresh(options)))
-    return _located(public_uri(uri), path, fs, protocols, time.perf_counter() - began)
+    (fs, path), seconds = _build(uri, lambda: url_to_fs(uri, **_fresh(options)))
+    return _located(public_uri(uri), path, fs, protocols, seconds)
 
 
 def _innermost_host(uri: str) -> str:
@@ -295,11 +293,13 @@ def _fresh(options: Mapping[str, Any]) -> dict[str, Any]:
     return {**copy.deepcopy(dict(options)), "skip_instance_cache": True}
 
 
-def _build(uri: str, factory: Any) -> Any:
-    """`factory()`, its errors made the package's (SFTP, FTP and SMB clients connect here)."""
+def _build(uri: str, factory: Any) -> tuple[Any, float]:
+    """`factory()` and the seconds it took, its errors made the package's (SFTP, FTP and SMB
+    clients connect here)."""
     shown = public_uri(uri)
+    began = time.perf_counter()
     try:
-        return factory()
+        return factory(), time.perf_counter() - began
     except ImportError as exc:
         msg = f"cannot open {shown!r}: {exc}"
         raise BackendUnavailableError(msg) from exc
