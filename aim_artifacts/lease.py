@@ -1,11 +1,11 @@
 """`hold`: exclusion across processes and machines on any storage where ``mkdir`` is atomic.
 
 The lock is a directory: making it is atomic at the server on every file protocol (local,
-NFS, SFTP, FTP, WebDAV, SMB); object stores make no directories, which a probe (once per
-process and filesystem) detects. The holder writes a token naming its host and process into
-it; a holder that is gone (same host, no such process) or that kept the lock unchanged for
-`LEASE` seconds is broken. Advisory locks (``lockf``, ``flock``) are never used: many mounts
-grant them to everyone.
+NFS, SFTP, FTP, WebDAV, SMB); object stores make no directories, which the storage learns
+from its first ``mkdir`` (`Storage.learn_directories`, once per process and filesystem).
+The holder writes a token naming its host and process into it; a holder that is gone (same
+host, no such process) or that kept the lock unchanged for `LEASE` seconds is broken.
+Advisory locks (``lockf``, ``flock``) are never used: many mounts grant them to everyone.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ __all__ = ["LEASE", "hold"]
 LEASE = 60.0  # seconds a lock held by another machine is honoured without change
 RELEASE_ATTEMPTS = 20  # tries to remove the lock while others briefly have it open
 _HOST = socket.gethostname()
-_exclusive_mkdir: dict[str, bool] = {}  # Storage.token -> probed answer
 
 
 @contextlib.contextmanager
 def hold(storage: Storage, lock: str) -> Iterator[bool]:
     """Hold the lock directory `lock` for the block; yields False, holding nothing, where
     ``mkdir`` is not exclusive (object stores)."""
-    if _exclusive_mkdir.get(storage.token) is False:
+    if storage.exclusive_mkdir is False:
         yield False
         return
     fs = storage.fs
@@ -59,7 +58,9 @@ def hold(storage: Storage, lock: str) -> Iterator[bool]:
             attempt = 0
             waits += 1
             time.sleep(random.uniform(0.002, 0.01) * min(waits, 20))
-    if not _is_exclusive(storage, lock):
+    if storage.exclusive_mkdir is None:
+        storage.learn_directories(lock)
+    if not storage.exclusive_mkdir:
         yield False
         return
     try:
@@ -68,24 +69,6 @@ def hold(storage: Storage, lock: str) -> Iterator[bool]:
         yield True
     finally:
         _release(storage, lock, [token])
-
-
-def _is_exclusive(storage: Storage, lock: str) -> bool:
-    """Probed once per process and filesystem: `lock`, just made, is a directory, and
-    making it again fails."""
-    if (exclusive := _exclusive_mkdir.get(storage.token)) is None:
-        fs = storage.fs
-        fs.invalidate_cache()
-        exclusive = fs.isdir(lock)
-        if exclusive:
-            try:
-                fs.mkdir(lock, create_parents=False)
-            except Exception:  # noqa: BLE001 - any refusal is what we hope for
-                pass
-            else:
-                exclusive = False
-        _exclusive_mkdir[storage.token] = exclusive
-    return exclusive
 
 
 def _holders(storage: Storage, lock: str) -> list[str] | None:

@@ -8,18 +8,22 @@ its methods and never asks which class a filesystem is:
 question             how it is decided
 ===================  ===========================================================================
 local fast paths     fsspec's own local filesystem: its paths are the OS's, used with ``os``
-publish              S3: an object appears whole when its PUT or multipart upload completes, so
-                     it is written in place; elsewhere a temp file beside the target is renamed
-                     over it: with the client's own overwriting move where it declares one
-                     (webdav4: WebDAV MOVE), else ``fs.mv``; where that refuses to overwrite
-                     (SMB), the old object is removed first (readers may then briefly miss it,
-                     never see it partial); a batch into a new directory is written into a
-                     temp directory, renamed into place once (`stage`, `unstage`)
+publish              object stores: an object appears whole when its upload completes (a PUT, a
+                     completed multipart or resumable upload, a committed block list), so it is
+                     written in place: S3 by its protocol, any other store once its ``mkdir``
+                     was seen to make no directory (GCS, Azure Blob: `learn_directories`, once
+                     per process, at the first directory made; `in_place`); elsewhere a temp
+                     file beside the target is renamed over it: with the client's own
+                     overwriting move where it declares one (webdav4: WebDAV MOVE), else
+                     ``fs.mv``; where that refuses to overwrite (SMB), the old object is
+                     removed first (readers may then briefly miss it, never see it partial);
+                     a batch into a new directory is written into a temp directory, renamed
+                     into place once (`stage`, `unstage`)
 directories          made before the first write into each directory (`make_dirs`): at or
                      below the base the user gave, never above it (never a bucket); a store
                      without directories makes none (object stores: ``mkdir`` makes nothing);
                      left to the backend's own ``put_file`` where it was seen to make them
-                     (WebDAV; learned once per process, `_learned`)
+                     (WebDAV; learned once per process)
 threads              asynchronous filesystems (one event loop serialises them) are shared by all
                      threads; any other gets an instance per thread (paramiko, ftplib and
                      smbprotocol clients are not thread-safe), whose setup is timed
@@ -69,10 +73,13 @@ SHARED_WORKERS = 16  # ... asynchronous clients (object stores; S3's pool sized 
 PER_THREAD_WORKERS = 4  # ... and clients with a connection per thread (SFTP, FTP, SMB, WebDAV)
 
 
-# What a backend was seen to do, learned once per process and configuration (`Storage.token`):
-# "mkdir makes" (a mkdir that raised nothing made a directory: object stores make none) and
-# "put makes parents" (the backend's own ``put_file`` makes missing parent directories).
-_learned: dict[tuple[str, str], bool] = {}
+# What a backend was seen to do, learned once per process and configuration (`Storage.token`).
+# Its ``mkdir``, from the first one that raised nothing (`Storage.learn_directories`):
+NO_DIRECTORIES = "none"  # it made no directory: an object store, whose objects appear whole
+EXCLUSIVE = "exclusive"  # it made one, and making it again failed: a lock directory excludes
+REPEATABLE = "repeatable"  # it made one (or one was there), and making it again did not fail
+_directories: dict[str, str] = {}
+_put_makes_parents: dict[str, bool] = {}  # the backend's own ``put_file`` makes them (WebDAV)
 
 
 class FileInfo(NamedTuple):
@@ -103,7 +110,8 @@ class Storage:
         Args:
             fs_cls, fs_args, fs_options: how to build the filesystem.
             base: the path the user gave; directories are never made above it.
-            direct: objects appear whole when written (S3): no temp file and rename.
+            direct: objects appear whole when written, declared (S3): no temp file and
+                rename. Other stores where this holds are recognised (`in_place`).
             share: one instance (fsspec's cached one) serves every thread; else each
                 thread builds its own.
             connect_seconds: how long building one took, where known.
@@ -112,7 +120,7 @@ class Storage:
         self.fs_args = fs_args
         self._fs_options = copy.deepcopy(dict(fs_options or {}))
         self.base = base
-        self.direct = direct
+        self._direct = direct
         self._shared: AbstractFileSystem | None = None
         self._pid = -1
         self._threads = threading.local()
@@ -181,6 +189,44 @@ class Storage:
         """True for the local filesystem itself (plain and mounted paths, ``file://``,
         ``local://``): its paths are the operating system's, used with ``os`` directly."""
         return issubclass(self.fs_cls, LocalFileSystem)
+
+    @property
+    def direct(self) -> bool:
+        """True if objects appear whole where they are written (object stores): declared,
+        or learned from a ``mkdir`` that made no directory."""
+        return self._direct or _directories.get(self.token) == NO_DIRECTORIES
+
+    def in_place(self, directory: str) -> bool:
+        """True if an object written into `directory` appears whole there (`direct`); where
+        the store is not known yet, `directory` is made first, which tells (directory stores
+        need it made anyway)."""
+        if not (self._direct or self.local or self.token in _directories):
+            self.make_dirs(directory)
+        return self.direct
+
+    @property
+    def exclusive_mkdir(self) -> bool | None:
+        """True if making a directory that exists fails, so that a lock directory excludes
+        others; False if not; None until a ``mkdir`` has told (`learn_directories`)."""
+        known = _directories.get(self.token)
+        return None if known is None else known == EXCLUSIVE
+
+    def learn_directories(self, path: str) -> bool:
+        """After a ``mkdir`` of `path` that raised nothing: learn what this store's mkdir
+        does (a look at `path`, and where it is a directory, a second mkdir). True if
+        `path` is a directory."""
+        fs = self.fs
+        fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
+        if not fs.isdir(path):
+            _directories[self.token] = NO_DIRECTORIES
+            return False
+        try:
+            fs.mkdir(path, create_parents=False)
+        except Exception:  # noqa: BLE001 - any refusal is what a lock needs
+            _directories[self.token] = EXCLUSIVE
+        else:
+            _directories[self.token] = REPEATABLE
+        return True
 
     @property
     def shared(self) -> bool:
@@ -282,7 +328,7 @@ class Storage:
         if self.local:
             with atomic_local_file(path) as f:
                 f.write(data)
-        elif self.direct and len(data) <= SMALL:
+        elif len(data) <= SMALL and self.in_place(path.rsplit("/", 1)[0]):
             self.fs.pipe_file(path, data)  # one PUT: atomic for readers
         else:
             with self.open_write(path, len(data)) as f:
@@ -323,7 +369,7 @@ class Storage:
         nothing. `callback` hears of the bytes moved where the backend reports them."""
         with self._temp(path) as temp:
             parent = temp.rsplit("/", 1)[0]
-            if _learned.get((self.token, "put makes parents")) is False:
+            if _put_makes_parents.get(self.token) is False:
                 self.make_dirs(parent)
             try:
                 self.fs.put_file(source, temp, callback=callback)
@@ -331,10 +377,10 @@ class Storage:
                 # Refused before any byte moved (SFTP, FTP, SMB): make the parents, once more.
                 if not is_missing(exc) or parent in self._dirs or not self.make_dirs(parent):
                     raise
-                _learned[(self.token, "put makes parents")] = False
+                _put_makes_parents[self.token] = False
                 self.fs.put_file(source, temp, callback=callback)
             else:  # WebDAV's makes them itself: ours would be three requests more
-                _learned.setdefault((self.token, "put makes parents"), True)
+                _put_makes_parents.setdefault(self.token, True)
                 self._dirs.add(parent)
             check()
 
@@ -348,14 +394,15 @@ class Storage:
                 yield f
             return
         fs = self.fs
-        if self.direct:
+        if self.in_place(path.rsplit("/", 1)[0]):
             f = fs.open(path, "wb", **({"block_size": block_size} if block_size else {}))
             try:
                 yield f
             except BaseException:
-                f.discard()  # aborts the multipart upload
+                with contextlib.suppress(Exception):
+                    f.discard()  # aborts the multipart or resumable upload, where it began
                 with contextlib.suppress(AttributeError):
-                    f.closed = True
+                    f.closed = True  # never committed when it is collected
                 raise
             f.close()
             return
@@ -392,7 +439,7 @@ class Storage:
         """A temp directory to write the files of the new directory `path` in (each written
         in place, with no rename of its own), or None where that saves nothing: objects
         appear whole where they are written (S3, local disks) or `path` exists already."""
-        if self.direct or self.local or self.kind(path) is not None:
+        if self.local or self.in_place(path.rsplit("/", 1)[0]) or self.kind(path) is not None:
             return None
         return _temp_beside(path)
 
@@ -479,14 +526,14 @@ class Storage:
                 with contextlib.suppress(Exception):
                     fs.makedirs(path, exist_ok=True)
                     made = True
-        # Once a made directory was seen to exist, a mkdir that raised nothing is trusted
-        # (object stores make nothing: the first check tells them apart).
-        if not (made and _learned.get((self.token, "mkdir makes"))):
+        known = _directories.get(self.token)
+        if made and known is None:  # the first mkdir that raised nothing tells what it does
+            if not self.learn_directories(path):
+                return False
+        elif not made:  # once a mkdir was seen to make one, a mkdir that raised nothing is trusted
             fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
             if not fs.isdir(path):
                 return False
-            if made:
-                _learned[(self.token, "mkdir makes")] = True
         self._dirs.add(path)
         return True
 
@@ -523,7 +570,7 @@ class Storage:
             "fs_args": self.fs_args,
             "fs_options": self._fs_options,
             "base": self.base,
-            "direct": self.direct,
+            "direct": self._direct,
             "share": self._share,
             "connect_seconds": self._connect_seconds,
         }

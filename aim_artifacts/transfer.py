@@ -94,7 +94,8 @@ def store_file(
                 copied = done + _kernel_copy(src.fileno(), temp, size - done, progress)
                 stored = hasher.result(copied)
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
-        elif storage.direct and takes_parts(storage.fs):  # concurrent parts, resumable
+        elif takes_parts(storage.fs) and storage.in_place(path.rsplit("/", 1)[0]):
+            # concurrent parts (S3), resumable
 
             def check_read(read: int) -> None:
                 _check_unchanged(source, before, os.fstat(src.fileno()), read)
@@ -110,11 +111,12 @@ def store_file(
                 progress=progress,
             )
             stored = Digest(size, sha256)
-        elif storage.direct or not storage.has_own_put:  # streamed, hashed on the way
+        elif not storage.has_own_put:  # streamed, hashed on the way
             with storage.open_write(path, part_size(size)) as sink:
                 stored = copy_hashed(src, sink, progress, limit=size)
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
-        else:  # the backend's own transfer (SFTP, WebDAV, SMB) while a second thread hashes
+        else:  # the backend's own transfer, to a temp name renamed into place (SFTP, WebDAV,
+            # SMB; GCS and Azure, whose own uploads are concurrent) while a thread hashes
             bar = _ProgressCallback(progress)
             with FileHasher(source, size) as hasher:
 

@@ -30,9 +30,10 @@ from aim_artifacts import (
     UploadError,
 )
 
-from .conftest import Backend, is_library_file
+from .conftest import BUCKETED, Backend, is_library_file
 
 SIDECAR = ".aim-artifacts.json"
+OBJECT_STORES = (*BUCKETED, "upath-s3")
 
 
 def write(path: Path, data: bytes | str) -> Path:
@@ -201,6 +202,16 @@ def test_a_small_file_is_created_in_place_with_its_missing_directories(backend: 
 
     assert backend.read(f"{run.hash}/new/deeper/marker") == b"again"
     assert not [f for f in backend.files() if ".aim-artifacts-tmp-" in f]
+
+
+def test_objects_are_written_in_place_only_where_they_appear_whole(backend: Backend) -> None:
+    """Learned, not looked up by class: a store whose mkdir makes no directory is an object
+    store (GCS, Azure; S3 by its protocol), written in place; a store with directories (the
+    memory filesystem too: it shows a file while it is written) gets a temp file renamed."""
+    run = new_run(backend)
+    run.log_bytes(b"x", "first")  # the run's directory made: the store has told
+    assert run.location is not None
+    assert run.location.storage.direct == (backend.name in OBJECT_STORES)
 
 
 def test_log_artifacts_with_name_and_twice_does_not_nest(
