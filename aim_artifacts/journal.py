@@ -106,9 +106,14 @@ class Journal:
         """
         if self.location.is_s3 and s3.has_conditional_writes(self.location.fs, self.location.path):
             return self._compact_cas(known, mine)
-        with lease.hold(self.location.storage, self.location.join(LOCK_NAME)) as exclusive:
-            paths, state = self._read_entries(known, mine)
-            state.merge(self._read_sidecar())
+        storage = self.location.storage
+        with lease.hold(storage, self.location.join(LOCK_NAME)) as exclusive:
+            # at once (object stores): under the lock, or where no fold removes entries,
+            # nothing can fall between the two reads
+            (paths, state), sidecar = storage.together(
+                lambda: self._read_entries(known, mine), self._read_sidecar
+            )
+            state.merge(sidecar)
             store_bytes(self.location, self.sidecar_path, self._encode(state))
             if exclusive:
                 self.location.storage.remove(paths)
@@ -117,9 +122,13 @@ class Journal:
     def _compact_cas(self, known: RunState | None, mine: Collection[str]) -> RunState:
         fs = self.location.fs
         for attempt in range(_CAS_ATTEMPTS):
-            paths, state = self._read_entries(known, mine)
+            # at once: a sidecar read before another fold replaced it (and removed entries
+            # listed here as gone) fails the conditional write below, and is read again
+            (paths, state), (data, etag) = self.location.storage.together(
+                lambda: self._read_entries(known, mine),
+                lambda: s3.read_with_etag(fs, self.sidecar_path),
+            )
             try:
-                data, etag = s3.read_with_etag(fs, self.sidecar_path)
                 if data is not None:
                     state.merge(self._decode_sidecar(data))
                 s3.put_if(fs, self.sidecar_path, self._encode(state), etag)

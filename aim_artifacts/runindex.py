@@ -23,7 +23,9 @@ it whole (a listing of the folder, not of the store).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
+import functools
 import logging
 import os
 import re
@@ -118,14 +120,23 @@ class RunEntry:
         with self._lock:
             if self._closed:
                 return
-            if not self._marked:
-                if not has_marker():
-                    mark(run, self.run_hash)
-                self._marked = True
+            calls: list[Callable[[], object]] = []
+            if not self._marked and not has_marker():
+                calls.append(lambda: mark(run, self.run_hash))
+            flag = None
             if not self._flagged():
-                path = f"{_parent(run).join(OPEN_DIR)}/{self.run_hash}.{secrets.token_hex(6)}"
-                run.storage.create(path)  # one request: read by name alone
-                self._flag = (os.getpid(), path)
+                flag = f"{_parent(run).join(OPEN_DIR)}/{self.run_hash}.{secrets.token_hex(6)}"
+                calls.append(functools.partial(run.storage.create, flag))  # read by name alone
+            try:
+                run.storage.together(*calls)  # at once on object stores
+            except BaseException:
+                if flag is not None:  # written or not: a flag left would only cost readers
+                    with contextlib.suppress(Exception):
+                        run.storage.remove([flag])
+                raise
+            self._marked = True
+            if flag is not None:
+                self._flag = (os.getpid(), flag)
 
     def closed(self, run: Location) -> None:
         """Remove this process's open flag: its records are all in the sidecar."""
@@ -178,17 +189,32 @@ def _index_dir(base: Location) -> str:
 
 def mark(run: Location, run_hash: str) -> None:
     """Write the marker of the run stored at `run` (``<base>/<run_hash>``), before its first
-    record; the first run of a new store also declares the index complete. On S3: a PUT and
-    a listing of one key (and, until the index is complete, a listing of up to 100 names)."""
+    record; the first run of a new store also declares the index complete. On S3: a PUT and,
+    at the same time, a listing of one key (and, until the index is complete, a listing of
+    up to 100 names)."""
     base = _parent(run)
-    write_marker(base, Marker(run_hash, int(time.time() * 1000)))
+
+    def complete() -> bool | None:
+        """Whether the index is complete; None if that could not be told."""
+        try:
+            return _is_complete(base)
+        except Exception as exc:  # noqa: BLE001 - an index not declared complete is still right
+            _left_incomplete(base, exc)
+            return None
+
+    marker = Marker(run_hash, int(time.time() * 1000))
+    _, known = base.storage.together(functools.partial(write_marker, base, marker), complete)
     try:
-        if not _is_complete(base) and _is_new(base, run_hash):
+        if known is False and _is_new(base, run_hash):
             declare_complete(base)
-    except Exception as exc:  # noqa: BLE001 - an index not declared complete is still right
-        # Readers then list the whole store, as for one written before the index (s3rver
-        # answers InternalError to listings while another process writes beside them).
-        log.warning("%s: runs index left incomplete: %s", base.uri, exc)
+    except Exception as exc:  # noqa: BLE001 - as above
+        _left_incomplete(base, exc)
+
+
+def _left_incomplete(base: Location, exc: Exception) -> None:
+    """Readers then list the whole store, as for one written before the index (s3rver
+    answers InternalError to listings while another process writes beside them)."""
+    log.warning("%s: runs index left incomplete: %s", base.uri, exc)
 
 
 def write_marker(base: Location, marker: Marker) -> None:

@@ -239,6 +239,32 @@ class Storage:
         where one client serves every thread."""
         return 0.0 if self._share else self._connect_seconds
 
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        """The results of `calls`, in order: made at once where one client serves every
+        thread and each call is a round trip (object stores: they overlap on its event
+        loop), else one after another (a file server's client is the calling thread's own;
+        local calls cost no wait). The first failure is raised once every call has ended."""
+        if len(calls) < 2 or not self._share or self.local:
+            return [call() for call in calls]
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(calls)
+
+        def run(i: int) -> None:
+            try:
+                outcomes[i] = (True, calls[i]())
+            except BaseException as exc:  # noqa: BLE001 - raised below, on the caller's thread
+                outcomes[i] = (False, exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(1, len(calls))]
+        for thread in threads:
+            thread.start()
+        run(0)
+        for thread in threads:
+            thread.join()
+        for ok, value in outcomes:
+            if not ok:
+                raise value
+        return [value for _, value in outcomes]
+
     @property
     def workers(self) -> int:
         """Uploads to run at once by default."""
@@ -339,6 +365,9 @@ class Storage:
         temp file and rename; webdav4's ``pipe_file`` would make its directories first, three
         more), its directory made only if the write finds it missing. For files read by
         name alone (markers, lock tokens): a reader may see one part-written."""
+        if self.direct:  # one PUT (a buffered file takes two on Azure: a block, the list)
+            self.fs.pipe_file(path, data)
+            return
         for attempt in (1, 2):
             f = None
             try:
@@ -480,11 +509,16 @@ class Storage:
     def _publish(self, temp: str, path: str) -> None:
         """Rename `temp` over `path`: with the client's own overwriting move where it offers
         one (webdav4: a WebDAV MOVE with ``Overwrite: T``; its ``fs.mv`` is a COPY written in
-        place), else ``fs.mv``; where that refuses to overwrite (SMB), `path` is removed
-        first: readers may then briefly miss it, never see it partial."""
+        place), with a copy and a delete on object stores, else ``fs.mv``; where that refuses
+        to overwrite (SMB), `path` is removed first: readers may then briefly miss it, never
+        see it partial."""
         fs = self.fs
         if (move := _overwriting_move(fs)) is not None:
             move(temp, path)
+            return
+        if self.direct:  # an object store's move is a copy and a delete: without the
+            fs.cp_file(temp, path)  # checks of ``mv`` (adlfs: five requests more)
+            fs.rm_file(temp)
             return
         try:
             fs.mv(temp, path)

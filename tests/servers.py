@@ -78,6 +78,10 @@ class Middleware:
         self.drops = 0  # of those, how many instead break the connection mid-response
         self.check_checksums = False
         self.corrupt = 0
+        # (methods, barrier): the next requests of these methods wait there, so that a test
+        # sees them arrive together (sent one after another, the first times out and fails);
+        # once they met, requests go on as usual
+        self.meet: tuple[frozenset[str], threading.Barrier] | None = None
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._random = random.Random(0)
@@ -90,6 +94,7 @@ class Middleware:
             self.drops = 0
             self.check_checksums = False
             self.corrupt = 0
+            self.meet = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self.latency:
@@ -103,6 +108,14 @@ class Middleware:
             environ.get("HTTP_X_AMZ_CONTENT_SHA256", ""),
             environ.get("HTTP_X_AMZ_CHECKSUM_SHA256", ""),
         )
+        meet = self.meet
+        if meet is not None and request.method in meet[0]:
+            try:
+                meet[1].wait()
+            except threading.BrokenBarrierError:
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+                return [b"not sent together"]
+            self.meet = None
         with self._lock:
             self.requests.append(request)
             fail = self.fault_rate and self._random.random() < self.fault_rate

@@ -122,11 +122,15 @@ def test_s3_failing_every_request_fails_clearly_and_in_bounded_time(
     # Bounded by attempts, not seconds: botocore tries a request at most 5 times (its default),
     # and s3fs calls botocore again at most 5 times when the error is SlowDown (the injected
     # faults are SlowDown or InternalError at random): one PUT, at most 25 times; beside it,
-    # on its own thread, the runs index's marker (also failing: nothing more is tried).
+    # on its own thread, the runs index's requests, sent at once: the marker, the listing
+    # that tells whether the index is complete, and the open flag (also failing: nothing
+    # more is tried, but the flag's removal, in case it was written).
     attempts = collections.Counter((r.method, r.path) for r in s3_requests.requests)
-    assert {method for method, _ in attempts} == {"PUT"}, attempts
-    tried = {path.rsplit("/", 2)[-2]: n for (_, path), n in attempts.items()}
-    assert set(tried) <= {run.hash, ".aim-artifacts-runs"}, attempts
-    assert 5 <= tried[run.hash] <= 5 * 5, attempts
-    assert tried.get(".aim-artifacts-runs", 0) <= 5 * 5, attempts
+    assert {method for method, _ in attempts} <= {"PUT", "GET", "DELETE"}, attempts
+    tried = {(method, path.rsplit("/", 2)[-2]): n for (method, path), n in attempts.items()}
+    index, flags = ".aim-artifacts-runs", ".aim-artifacts-open"
+    expected = {("PUT", run.hash), ("PUT", index), ("GET", ""), ("PUT", flags), ("DELETE", flags)}
+    assert set(tried) <= expected, attempts
+    assert 5 <= tried["PUT", run.hash] <= 5 * 5, attempts
+    assert all(n <= 5 * 5 for n in tried.values()), attempts
     assert Run(run.hash, artifacts_uri="s3://artifacts/down", **s3).artifacts == {}
