@@ -25,6 +25,7 @@ __all__ = [
     "moto_process",
     "report",
     "s3_client",
+    "sources",
     "time_runs",
     "ui_process",
 ]
@@ -116,3 +117,18 @@ def s3_client(url: str) -> Any:
         aws_secret_access_key="s",
         region_name="us-east-1",
     )
+
+
+def sources(tmp: str, big: int, small: int = 200) -> tuple[str, str, list[str]]:
+    """Random files to upload, below `tmp`: one of `big` bytes (``model.bin``), and `small`
+    of 4 KiB in the folder ``ckpt``; their paths (the big file, the folder, the small files)."""
+    path = os.path.join(tmp, "model.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(big))
+    folder = os.path.join(tmp, "ckpt")
+    os.makedirs(folder)
+    smalls = [os.path.join(folder, f"f{i:03d}.bin") for i in range(small)]
+    for name in smalls:
+        with open(name, "wb") as f:
+            f.write(os.urandom(4096))
+    return path, folder, smalls

@@ -22,7 +22,7 @@ import uuid
 from typing import Any
 
 import fsspec
-from _common import report, time_interleaved
+from _common import report, sources, time_interleaved
 
 from aim_artifacts import Run
 from tests.server_ftp_webdav import ftp_server, webdav_server
@@ -87,17 +87,7 @@ def main() -> int:
 
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        big = os.path.join(tmp, "model.bin")
-        with open(big, "wb") as f:
-            f.write(os.urandom(20 * 2**20))
-        small_dir = os.path.join(tmp, "ckpt")
-        os.makedirs(small_dir)
-        smalls = []
-        for i in range(200):
-            smalls.append(os.path.join(small_dir, f"f{i:03d}.bin"))
-            with open(smalls[-1], "wb") as f:
-                f.write(os.urandom(4096))
-
+        big, small_dir, smalls = sources(tmp, 20 * 2**20)
         for name in args.servers.split(","):
             with SERVERS[name](os.path.join(tmp, f"srv-{name}")) as server:
                 ok &= bench(name, server, big, small_dir, smalls, args.repeat, args.target)

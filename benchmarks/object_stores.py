@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import fsspec
-from _common import ROOT, report, time_interleaved
+from _common import ROOT, report, sources, time_interleaved
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # no gRPC probe of the emulator
 
@@ -137,19 +137,11 @@ def main() -> int:
 
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        files: dict[str, Any] = {"big": os.path.join(tmp, "model.bin")}
-        with open(files["big"], "wb") as f:
-            f.write(os.urandom(64 * 2**20))
-        files["tiny"] = os.path.join(tmp, "config.yaml")
-        with open(files["tiny"], "wb") as f:
+        big, folder, smalls = sources(tmp, 64 * 2**20)
+        tiny = os.path.join(tmp, "config.yaml")
+        with open(tiny, "wb") as f:
             f.write(os.urandom(1024))
-        files["dir"] = os.path.join(tmp, "ckpt")
-        os.makedirs(files["dir"])
-        files["smalls"] = []
-        for i in range(200):
-            files["smalls"].append(os.path.join(files["dir"], f"f{i:03d}.bin"))
-            with open(files["smalls"][-1], "wb") as f:
-                f.write(os.urandom(4096))
+        files = {"big": big, "dir": folder, "smalls": smalls, "tiny": tiny}
         print(f"{args.latency * 1000:.0f} ms added to every round trip, {args.repeat} runs each")
         for name in args.stores.split(","):
             ok &= bench(name, files, args.repeat, args.latency, args.target)

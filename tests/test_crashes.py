@@ -79,17 +79,20 @@ def kill_in_the_middle(target: Any, args: tuple[Any, ...]) -> None:
     assert proc.exitcode == -signal.SIGKILL
 
 
-def test_killed_upload_leaves_the_earlier_version_intact(target: Target, tmp_path: Path) -> None:
+def kill_a_relog(target: Target, tmp_path: Path, size: int, after: int) -> tuple[Run, Path]:
+    """Log ``model.bin`` (11 bytes), then kill a process logging it again from a file of
+    `size` bytes once `after` bytes have moved; the run reopened (its record and object
+    checked to be the first version's, and `verify` clean) and that file."""
     uri, options = target
     (tmp_path / "v1.bin").write_bytes(b"version one")
     with Run(artifacts_uri=uri, **options) as run:
         v1 = run.log_artifact(tmp_path / "v1.bin", name="model.bin", block=True)
     big = tmp_path / "v2.bin"
     with open(big, "wb") as f:
-        for _ in range(256):
+        for _ in range(size // MiB):
             f.write(os.urandom(MiB))
 
-    kill_in_the_middle(workers.log_until_killed, (run.hash, uri, options, str(big), 64 * MiB))
+    kill_in_the_middle(workers.log_until_killed, (run.hash, uri, options, str(big), after))
 
     again = Run(run.hash, artifacts_uri=uri, **options)
     assert again.artifacts == {"model.bin": again.artifacts["model.bin"]}
@@ -98,6 +101,12 @@ def test_killed_upload_leaves_the_earlier_version_intact(target: Target, tmp_pat
         b"version one"
     )
     assert again.verify().ok  # leftovers are never artifacts
+    return again, big
+
+
+def test_killed_upload_leaves_the_earlier_version_intact(target: Target, tmp_path: Path) -> None:
+    uri, options = target
+    again, big = kill_a_relog(target, tmp_path, 256 * MiB, 64 * MiB)
     if uri.startswith("s3://") or "://" not in uri:
         assert again.repair() == []  # the killed upload can be resumed: kept a while
     removed = again.repair(keep_resumable=dt.timedelta(0))
@@ -107,7 +116,7 @@ def test_killed_upload_leaves_the_earlier_version_intact(target: Target, tmp_pat
         assert client.list_multipart_uploads(Bucket="artifacts").get("Uploads", []) == []
     else:
         target.fs.invalidate_cache()
-        stored = target.fs.find(f"{target.root}/{run.hash}")
+        stored = target.fs.find(f"{target.root}/{again.hash}")
         assert [p for p in stored if p.rsplit("/", 1)[-1].startswith(".aim-artifacts-tmp-")] == []
 
     v2 = again.log_artifact(big, name="model.bin", block=True)  # the next process can log it
@@ -126,30 +135,15 @@ def test_killed_upload_to_an_object_store_leaves_the_earlier_version(
     large ones by the backend's own upload to a temp name, then moved. A killed upload
     leaves the earlier version and record; `repair` removes at most the temp object (adlfs
     reports progress only once its upload is committed, so the kill comes after that)."""
-    uri, options = object_store
-    (tmp_path / "v1.bin").write_bytes(b"version one")
-    with Run(artifacts_uri=uri, **options) as run:
-        v1 = run.log_artifact(tmp_path / "v1.bin", name="model.bin", block=True)
-    assert run.location.storage.direct  # its mkdir made no directory: objects appear whole
-    big = tmp_path / "v2.bin"
-    with open(big, "wb") as f:
-        for _ in range(96):
-            f.write(os.urandom(MiB))
-
-    kill_in_the_middle(workers.log_until_killed, (run.hash, uri, options, str(big), 32 * MiB))
-
-    again = Run(run.hash, artifacts_uri=uri, **options)
-    assert again.artifacts["model.bin"].sha256 == v1.sha256  # no record of the killed upload
-    assert Path(again.artifacts["model.bin"].download(tmp_path / "out")).read_bytes() == (
-        b"version one"
-    )
-    assert again.verify().ok  # leftovers are never artifacts
+    again, big = kill_a_relog(object_store, tmp_path, 96 * MiB, 32 * MiB)
+    assert again.location is not None
+    assert again.location.storage.direct  # its mkdir made no directory: objects appear whole
     removed = again.repair(keep_resumable=dt.timedelta(0))
     assert all(name.startswith(".aim-artifacts-tmp-") for name in removed)
     assert len(removed) <= 1
     object_store.fs.invalidate_cache()
-    stored = object_store.fs.find(f"{object_store.root}/{run.hash}")
-    names = [p.split(f"{run.hash}/", 1)[1] for p in stored]
+    stored = object_store.fs.find(f"{object_store.root}/{again.hash}")
+    names = [p.split(f"{again.hash}/", 1)[1] for p in stored]
     assert [n for n in names if not n.startswith(".aim-artifacts")] == ["model.bin"]
     assert [n for n in names if ".aim-artifacts-tmp-" in n] == []
     v2 = again.log_artifact(big, name="model.bin", block=True)  # the next process can log it
