@@ -54,6 +54,7 @@ __all__ = [
     "list_names",
     "put_if",
     "read_with_etag",
+    "speaks_s3",
     "storage_options",
     "translate_error",
 ]
@@ -254,11 +255,10 @@ def list_names(
 ) -> tuple[list[str], bool] | None:
     """One ListObjectsV2 request: up to `limit` names of the keys directly below the folder
     `path` whose names sort after `after` (with `folders`, the sub-folders' names too), in
-    order, and whether more follow; None when `fs` is not s3fs (list some other way).
+    order, and whether more follow; None when `fs` does not make S3's calls (list some
+    other way).
     """
-    import s3fs  # noqa: PLC0415 - s3fs is imported only when S3 is used
-
-    if not isinstance(fs, s3fs.S3FileSystem):
+    if not speaks_s3(fs):
         return None
     bucket, _, prefix = path.partition("/")
     prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
@@ -273,6 +273,12 @@ def list_names(
     return sorted(n for n in names if n and "/" not in n), bool(response.get("IsTruncated"))
 
 
+def speaks_s3(fs: AbstractFileSystem) -> bool:
+    """True if `fs` makes S3's API calls itself (s3fs's ``call_s3``): declared by the
+    filesystem, not looked up by its class; wrappers (caches, ``dir::``) do not."""
+    return callable(getattr(type(fs), "call_s3", None))
+
+
 # -- conditional writes (the sidecar's compare-and-swap) -------------------------------------
 
 
@@ -284,16 +290,15 @@ _conditional_writes: dict[tuple[str, str], bool] = {}  # (endpoint, bucket) -> p
 
 
 def has_conditional_writes(fs: AbstractFileSystem, path: str) -> bool:
-    """True if `fs` is s3fs and the server honours conditional PUTs in `path`'s bucket.
+    """True if `fs` makes S3's calls and the server honours conditional PUTs in `path`'s
+    bucket.
 
     Not every S3-compatible server does (s3rver ignores ``If-None-Match`` / ``If-Match`` and
     overwrites), so this is probed once per endpoint and bucket with a scratch object in
     `path`: a second ``If-None-Match: *`` PUT and an ``If-Match`` PUT with a wrong ETag must
     both be refused.
     """
-    import s3fs  # noqa: PLC0415 - s3fs is imported only when S3 is used
-
-    if not isinstance(fs, s3fs.S3FileSystem):
+    if not speaks_s3(fs):
         return False
     key = (_endpoint(fs), path.split("/", 1)[0])
     if key not in _conditional_writes:

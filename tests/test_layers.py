@@ -101,3 +101,22 @@ def test_the_viewers_use_the_public_api() -> None:
         if _is_viewer(name)
     }
     assert {name: targets for name, targets in reach.items() if targets} == {}
+
+
+def test_only_the_storage_layer_asks_which_class_a_filesystem_is() -> None:
+    """What a backend can do is decided in one place (`storage`), by probing it or by what it
+    declares: nowhere else does an ``isinstance`` or ``issubclass`` name a filesystem class."""
+    asking = []
+    for name, path in MODULES.items():
+        if name == "aim_artifacts.storage":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"isinstance", "issubclass"}
+                and len(node.args) == 2
+                and "FileSystem" in ast.unparse(node.args[1])
+            ):
+                asking.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    assert asking == []
