@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .download import RunDownloader
@@ -124,13 +124,14 @@ class Catalog:
         if fold:
             self.fold()
 
-    def fold(self) -> None:
-        """Fold the journal into the sidecar, passing what this process already holds."""
+    def fold(self, then: Callable[[], object] | None = None) -> None:
+        """Fold the journal into the sidecar, passing what this process already holds;
+        `then` is called once the sidecar is stored (`Journal.compact`)."""
         journal = self._bound()
         with self.lock:
             known, mine = RunState(dict(self._state.changes)), set(self._written)
         with journal.location.storage_errors():
-            folded = journal.compact(known, mine)
+            folded = journal.compact(known, mine, then=then)
         with self.lock:
             self._merge(folded)
             self._written -= mine

@@ -22,7 +22,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from . import lease, s3
 from .errors import ConcurrentUpdateError, SidecarError, is_missing
@@ -97,15 +97,23 @@ class Journal:
         state.merge(journal)
         return state
 
-    def compact(self, known: RunState | None = None, mine: Collection[str] = ()) -> RunState:
+    def compact(
+        self,
+        known: RunState | None = None,
+        mine: Collection[str] = (),
+        *,
+        then: Callable[[], object] | None = None,
+    ) -> RunState:
         """Fold the journal into the sidecar; return the resulting state.
 
         Args:
             known: changes the caller holds already (merged in; merging is idempotent).
             mine: revisions of entries whose changes are in `known`: not read again.
+            then: called once the sidecar is stored, beside the folded entries' removal
+                (at once on object stores).
         """
         if self.location.is_s3 and s3.has_conditional_writes(self.location.fs, self.location.path):
-            return self._compact_cas(known, mine)
+            return self._compact_cas(known, mine, then)
         storage = self.location.storage
         with lease.hold(storage, self.location.join(LOCK_NAME)) as exclusive:
             # at once (object stores): under the lock, or where no fold removes entries,
@@ -115,11 +123,17 @@ class Journal:
             )
             state.merge(sidecar)
             store_bytes(self.location, self.sidecar_path, self._encode(state))
-            if exclusive:
-                self.location.storage.remove(paths)
+            self._after_stored(paths if exclusive else [], then)
             return state
 
-    def _compact_cas(self, known: RunState | None, mine: Collection[str]) -> RunState:
+    def _after_stored(self, paths: list[str], then: Callable[[], object] | None) -> None:
+        """Remove the folded entries at `paths`, and call `then` beside it."""
+        storage = self.location.storage
+        storage.together(lambda: storage.remove(paths), *([then] if then is not None else []))
+
+    def _compact_cas(
+        self, known: RunState | None, mine: Collection[str], then: Callable[[], object] | None
+    ) -> RunState:
         fs = self.location.fs
         for attempt in range(_CAS_ATTEMPTS):
             # at once: a sidecar read before another fold replaced it (and removed entries
@@ -136,7 +150,7 @@ class Journal:
                 log.debug("sidecar %s changed under us (attempt %d)", self.sidecar_path, attempt)
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
                 continue
-            self.location.storage.remove(paths)
+            self._after_stored(paths, then)
             return state
         msg = f"{self.location.uri}: the sidecar kept changing; gave up after {_CAS_ATTEMPTS} tries"
         raise ConcurrentUpdateError(msg)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -246,11 +247,13 @@ class Run(RunView):
         finally:
             self._closed = True
             self._uploader.shutdown()
-            if self._catalog.unfolded:
-                self._catalog.fold()
-            if (location := self.location) is not None:
-                with location.storage_errors():
-                    self._index.closed(location)
+            if (location := self.location) is not None:  # else nothing was recorded
+                closed = functools.partial(self._index.closed, location)
+                if self._catalog.unfolded:  # the flag goes once the sidecar has every record
+                    self._catalog.fold(then=closed)
+                else:
+                    with location.storage_errors():
+                        closed()
 
     def __enter__(self) -> Run:
         return self

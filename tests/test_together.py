@@ -45,3 +45,24 @@ def test_a_fold_lists_the_journal_and_reads_the_sidecar_together(
         s3_moto.middleware.meet = None
     assert sorted(state.live()) == ["first", "model.bin"]
     run.close()
+
+
+def test_closing_removes_the_folded_entry_and_the_open_flag_together(
+    s3_moto: Any, s3: dict[str, Any]
+) -> None:
+    with Run(artifacts_uri="s3://artifacts/store", **s3) as first:  # folded once: probed
+        first.log_bytes(b"x", "first")
+    run = Run(first.hash, artifacts_uri="s3://artifacts/store", **s3)
+    run.log_bytes(b"x", "model.bin")  # one journal entry, and this process's open flag
+    s3_moto.middleware.meet = (frozenset({"DELETE"}), threading.Barrier(2, timeout=20))
+    try:
+        run.close()
+    finally:
+        s3_moto.middleware.meet = None
+    deleted = [r.path for r in s3_moto.middleware.requests if r.method == "DELETE"]
+    assert any("/.aim-artifacts.d/" in path for path in deleted)
+    assert any(f"/.aim-artifacts-open/{run.hash}." in path for path in deleted)
+    assert Run(run.hash, artifacts_uri="s3://artifacts/store", **s3).artifacts.keys() == {
+        "first",
+        "model.bin",
+    }
