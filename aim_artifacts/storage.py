@@ -560,11 +560,13 @@ class Storage:
                 with contextlib.suppress(Exception):
                     fs.makedirs(path, exist_ok=True)
                     made = True
-        known = _directories.get(self.token)
-        if made and known is None:  # the first mkdir that raised nothing tells what it does
+        # The first mkdir that raised nothing tells what this store's mkdir does; after it,
+        # one that raised nothing is trusted, and one that raised is checked ("exists" is
+        # worded many ways: isdir says).
+        if made and _directories.get(self.token) is None:
             if not self.learn_directories(path):
                 return False
-        elif not made:  # once a mkdir was seen to make one, a mkdir that raised nothing is trusted
+        elif not made:
             fs.invalidate_cache()  # FTP answers isdir from its listing of the parent
             if not fs.isdir(path):
                 return False

@@ -111,7 +111,8 @@ def store_file(
                 progress=progress,
             )
             stored = Digest(size, sha256)
-        elif not storage.has_own_put:  # streamed, hashed on the way
+        elif location.is_s3 or not storage.has_own_put:  # streamed, hashed on the way (S3
+            # without parts, e.g. under ``dir::``: s3fs's file is a multipart upload in place)
             with storage.open_write(path, part_size(size)) as sink:
                 stored = copy_hashed(src, sink, progress, limit=size)
                 _check_unchanged(source, before, os.fstat(src.fileno()), stored.size)
