@@ -129,7 +129,10 @@ class Journal:
     def _after_stored(self, paths: list[str], then: Callable[[], object] | None) -> None:
         """Remove the folded entries at `paths`, and call `then` beside it."""
         storage = self.location.storage
-        storage.together(lambda: storage.remove(paths), *([then] if then is not None else []))
+        calls: list[Callable[[], object]] = [lambda: storage.remove(paths)]
+        if then is not None:
+            calls.append(then)
+        storage.together(*calls)
 
     def _compact_cas(
         self, known: RunState | None, mine: Collection[str], then: Callable[[], object] | None

@@ -122,7 +122,7 @@ class RunEntry:
                 return
             calls: list[Callable[[], object]] = []
             if not self._marked and not has_marker():
-                calls.append(lambda: mark(run, self.run_hash))
+                calls.append(functools.partial(mark, run, self.run_hash))
             flag = None
             if not self._flagged():
                 flag = f"{_parent(run).join(OPEN_DIR)}/{self.run_hash}.{secrets.token_hex(6)}"
